@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make study   # create .venv if missing, install, run the whole default study (Snakemake)
+#   make test    # same venv, run the test suite
+# CPU default: torch 2.13.0 CPU. For a GPU: `make venv TORCH="torch==2.13.0 --index-url ..."` (README).
+
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+CORES  ?= all
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: study test venv dry-run lint clean-results
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[workflow,test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+study: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --cores $(CORES)
+	$(BIN)/affsr summary results/metrics.csv
+
+test: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+dry-run: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile -n --cores 1
+
+lint: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --lint

@@ -1,0 +1,213 @@
+"""``affsr`` command line: one verb per pipeline step, so every Snakemake rule also works by hand.
+
+    affsr prepare   --dataset grass --out data/grass
+    affsr train     --dataset grass --method affgan --data data/grass --checkpoint runs/grass/affgan/model.pt
+    affsr evaluate  --data data/grass --method affgan --checkpoint runs/grass/affgan/model.pt --out ...
+    affsr aggregate results/eval/*/*.csv --out results/metrics.csv
+    affsr figures   --metrics results/metrics.csv --out-dir results/figures
+    affsr summary   results/metrics.csv
+
+``prepare`` and ``train`` take their settings either from params.yaml (``--params``, default) or as the
+resolved JSON that Snakemake passes (``--settings``), both through ``affsr.config``. User mistakes end
+with one line ``affsr: error: ...`` and exit code 2; internal bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affsr.checkpoint import CheckpointError
+from affsr.config import ConfigError, RunSettings, load_params, resolve, resolve_dataset
+from affsr.data import DataError
+from affsr.files import write_csv, write_text
+
+USER_ERRORS = (ConfigError, DataError, CheckpointError)
+
+
+def _settings(args: argparse.Namespace, method: str | None) -> dict:
+    """The resolved settings: from --settings JSON, else resolved from --params for this run."""
+    if args.settings:
+        import json
+
+        try:
+            return json.loads(args.settings)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"--settings is not valid JSON: {err}") from None
+    params = load_params(args.params)
+    return resolve(params, args.dataset, method) if method else resolve_dataset(params, args.dataset)
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from affsr.config import DatasetConfig, OperatorConfig, from_dict
+    from affsr.data import prepare
+    from affsr.operators import Downsampling
+
+    s = dict(_settings(args, None))
+    op_cfg = from_dict(OperatorConfig, s.pop("operator"), "settings.operator")
+    seed = s.pop("seed")
+    ds = from_dict(DatasetConfig, s, "settings")
+    op = Downsampling.from_config(op_cfg.kind, op_cfg.scale, sigma=op_cfg.sigma, size=op_cfg.size)
+    manifest = prepare(ds.source, Path(args.out), ds.hr_size, op, ds.n_train, ds.n_val, ds.n_test, seed)
+    counts = ", ".join(f"{k} {v}" for k, v in manifest.get("counts", {}).items())
+    print(f"prepared {args.out}: {counts}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from affsr.train import train
+
+    settings = RunSettings.parse(_settings(args, args.method))
+    resume = Path(args.resume_dir) if args.resume_dir else Path(args.checkpoint).parent / ".resume"
+    log = train(settings, Path(args.data), Path(args.checkpoint), Path(args.log), resume,
+                progress=not args.quiet)
+    if len(log):
+        last = log.iloc[-1]
+        losses = ", ".join(f"{k} {last[k]:.4g}" for k in log.columns if k.startswith("loss_"))
+        print(f"trained {settings.dataset}/{settings.method}: {int(last['step'])} steps, {losses}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from affsr.evaluate import evaluate, save_samples
+
+    metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None)
+    write_csv(args.out, metrics, float_format="%.6g")
+    if args.samples:
+        save_samples(Path(args.samples), sr, args.n_samples)
+    print(metrics.to_string(index=False))
+
+
+def read_metrics(paths: list[Path]) -> pd.DataFrame:
+    """Concatenate per-run metric CSVs (columns dataset, method, metric, value)."""
+    frames = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise DataError(f"{path}: cannot read metrics ({err})") from None
+        missing = {"dataset", "method", "metric", "value"} - set(frame.columns)
+        if missing:
+            raise DataError(f"{path}: missing columns {sorted(missing)}")
+        frames.append(frame)
+    if not frames:
+        raise DataError("no metric files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    from affsr.evaluate import summary_markdown, summary_table
+
+    metrics = read_metrics([Path(p) for p in args.inputs])
+    write_csv(args.out, metrics, float_format="%.6g")
+    if args.summary:
+        write_text(args.summary, summary_markdown(metrics))
+    print(summary_table(metrics))
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    from affsr.evaluate import summary_table
+
+    print(summary_table(read_metrics([Path(args.metrics)])))
+
+
+def cmd_figures(args: argparse.Namespace) -> None:
+    from affsr import plots
+    from affsr.data import load_split
+
+    out = Path(args.out_dir)
+    metrics = read_metrics([Path(args.metrics)])
+    plots.metrics_plot(metrics, out / "metrics.png")
+    for data_dir in args.data:
+        dataset = Path(data_dir).name
+        lr, hr = load_split(Path(data_dir), "test")
+        outputs = {}
+        for name in args.methods:
+            path = Path(args.samples_dir) / dataset / f"{name}.npz"
+            if not path.exists():
+                raise DataError(f"{path}: samples not found; run `affsr evaluate ... --samples {path}`")
+            with np.load(path) as stored:
+                outputs[{"pinv": "A⁺x"}.get(name, name)] = stored["sr"]
+        n = min(len(v) for v in outputs.values())
+        plots.sample_grid(lr[:n].numpy(), hr[:n].numpy(), {k: v[:n] for k, v in outputs.items()},
+                          out / f"samples_{dataset}.png", title=f"{dataset}: 4× super-resolution (test split)")
+        logs = {}
+        for name in args.methods:
+            path = Path(args.logs_dir) / dataset / f"{name}.csv"
+            if path.exists():
+                frame = pd.read_csv(path)
+                if len(frame):
+                    logs[f"{dataset}/{name}"] = frame
+        if logs:
+            plots.training_curves(logs, out / f"training_{dataset}.png")
+    print(f"figures written to {out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="affsr", description=__doc__.split("\n")[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    def settings_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+        p.add_argument("--settings", help="resolved settings as JSON (what the workflow passes)")
+        p.add_argument("--dataset", required=True)
+
+    p = verbs.add_parser("prepare", help="cut HR patches and make their LR images with A")
+    settings_args(p)
+    p.add_argument("--out", required=True, help="data folder, e.g. data/grass")
+    p.set_defaults(run=cmd_prepare)
+
+    p = verbs.add_parser("train", help="train one method on one data set (resumes if interrupted)")
+    settings_args(p)
+    p.add_argument("--method", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--checkpoint", required=True, help="final checkpoint path (.pt)")
+    p.add_argument("--log", required=True, help="loss log CSV")
+    p.add_argument("--resume-dir", help="resumable state (default: .resume beside the checkpoint)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_train)
+
+    p = verbs.add_parser("evaluate", help="metrics of one method (or reference) on the test split")
+    p.add_argument("--data", required=True)
+    p.add_argument("--method", required=True, help="run name, or bicubic / pinv without --checkpoint")
+    p.add_argument("--checkpoint")
+    p.add_argument("--out", required=True, help="metrics CSV")
+    p.add_argument("--samples", help="npz with the first test outputs, for figures")
+    p.add_argument("--n-samples", type=int, default=8)
+    p.set_defaults(run=cmd_evaluate)
+
+    p = verbs.add_parser("aggregate", help="join per-run metric CSVs into one tidy table")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--out", required=True)
+    p.add_argument("--summary", help="also write the table as Markdown here")
+    p.set_defaults(run=cmd_aggregate)
+
+    p = verbs.add_parser("summary", help="print the metrics table")
+    p.add_argument("metrics", nargs="?", default="results/metrics.csv")
+    p.set_defaults(run=cmd_summary)
+
+    p = verbs.add_parser("figures", help="sample grids, metrics plot, training curves")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--data", nargs="+", required=True, help="data folders (one grid each)")
+    p.add_argument("--methods", nargs="+", required=True, help="columns of the grid, in order")
+    p.add_argument("--samples-dir", default="results/samples")
+    p.add_argument("--logs-dir", default="results/logs/train")
+    p.add_argument("--out-dir", default="results/figures")
+    p.set_defaults(run=cmd_figures)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except USER_ERRORS as err:
+        print(f"affsr: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""params.yaml → frozen, typed settings, validated once.
+
+Why strict: a typo such as ``stpes: 100`` silently falling back to a default is the most common way a
+study runs the wrong experiment. Every unknown key is an error naming its dotted path and the closest
+allowed key; every wrong type names the key, the value and the expected type.
+
+``resolve(params, dataset, method)`` turns the whole file into the flat, JSON-able settings of one run.
+Snakemake passes exactly that dict to the CLI (so a change in params.yaml reruns exactly the runs it
+affects), and the CLI accepts the same dict, or resolves it itself from params.yaml when used by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONSTRAINTS = ("projected", "soft", "none")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A user mistake in params.yaml or in the settings given to the CLI; the message names the key."""
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """The degradation A (paper: 9×9 Gaussian, stride 4; σ not stated, we default to 1 HR pixel)."""
+
+    kind: str = "gaussian"
+    sigma: float = 1.0
+    size: int = 9
+    scale: int = 4
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One data set: an embedded image source cut into HR patches of ``hr_size``."""
+
+    source: str
+    hr_size: int = 32
+    n_train: int = 2048
+    n_val: int = 128
+    n_test: int = 128
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Residual conv net on the LR grid + sub-pixel upsampling (SRResNet/ESPCN-like)."""
+
+    width: int = 32
+    blocks: int = 4
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """Strided conv net; one stride-2 layer per entry of ``widths`` (paper, grass: 32/64/128/256)."""
+
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of the one training loop, shared by every method (a method may override any of them)."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    log_every: int = 25
+    checkpoint_every: int = 250
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """One trained model: an objective (a module in ``affsr/methods/``) × a consistency constraint.
+
+    ``consistency_weight`` is the weight of the soft penalty mean|x − Aŷ| used when
+    ``constraint: soft`` (paper §3.2: weight not stated).
+    """
+
+    objective: str
+    constraint: str = "projected"
+    consistency_weight: float = 1.0
+    options: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Evaluation: how many test outputs to keep for the figures."""
+
+    n_samples: int = 8
+    references: tuple[str, ...] = ("bicubic", "pinv")
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole of params.yaml."""
+
+    datasets: dict[str, DatasetConfig]
+    methods: dict[str, MethodConfig]
+    seed: int = 0
+    operator: OperatorConfig = OperatorConfig()
+    generator: GeneratorConfig = GeneratorConfig()
+    discriminator: DiscriminatorConfig = DiscriminatorConfig()
+    train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+
+# ----------------------------------------------------------------------------------------- parsing
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """Check/convert one value against a type annotation; errors name the dotted key."""
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return from_dict(annotation, value, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        _, value_type = typing.get_args(annotation) or (str, Any)
+        return {str(k): _convert(v, value_type, f"{where}.{k}") for k, v in value.items()}
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        item_type = typing.get_args(annotation)[0]
+        return tuple(_convert(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
+    if annotation is Any or origin in (typing.Union, types.UnionType):
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, str):  # YAML reads 2e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str = "params") -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with a close-match suggestion."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(
+                f"{where}.{key}: unknown key{hint}; allowed keys: {', '.join(sorted(fields))}"
+            )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{where}.{name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}.{name}: required key is missing")
+    return cls(**kwargs)
+
+
+def _positive(value: float, where: str, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = "≥ 0" if allow_zero else "> 0"
+        raise ConfigError(f"{where}: must be {bound}, got {value!r}")
+
+
+def validate(params: Params) -> Params:
+    """Cross-field checks that types alone cannot express."""
+    from affsr.methods import available_objectives, options_class
+
+    op = params.operator
+    if op.kind not in ("gaussian", "box"):
+        raise ConfigError(f"params.operator.kind: '{op.kind}' is not one of: gaussian, box")
+    _positive(op.scale, "params.operator.scale")
+    _positive(op.sigma, "params.operator.sigma")
+    for name, ds in params.datasets.items():
+        where = f"params.datasets.{name}"
+        for key in ("hr_size", "n_train", "n_val", "n_test"):
+            _positive(getattr(ds, key), f"{where}.{key}")
+        if ds.hr_size % op.scale:
+            raise ConfigError(
+                f"{where}.hr_size: {ds.hr_size} is not divisible by operator.scale {op.scale}"
+            )
+    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        _positive(getattr(params.train, key), f"params.train.{key}", allow_zero=key == "steps")
+    if params.train.device not in DEVICES:
+        raise ConfigError(f"params.train.device: '{params.train.device}' is not one of {DEVICES}")
+    objectives = available_objectives()
+    for name, method in params.methods.items():
+        where = f"params.methods.{name}"
+        if method.objective not in objectives:
+            raise ConfigError(
+                f"{where}.objective: '{method.objective}' is not one of: {', '.join(objectives)}"
+            )
+        if method.constraint not in CONSTRAINTS:
+            raise ConfigError(
+                f"{where}.constraint: '{method.constraint}' is not one of: {', '.join(CONSTRAINTS)}"
+            )
+        from_dict(options_class(method.objective), method.options, f"{where}.options")
+        merged = from_dict(TrainConfig, {**dataclasses.asdict(params.train), **method.train},
+                           f"{where}.train")
+        _positive(merged.steps, f"{where}.train.steps", allow_zero=True)
+    return params
+
+
+def load_params(source: str | Path | dict) -> Params:
+    """Read and validate params.yaml (or an already-parsed dict, e.g. Snakemake's ``config``)."""
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise ConfigError(f"{path}: params file not found")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    return validate(from_dict(Params, data))
+
+
+def resolve(params: Params, dataset: str, method: str) -> dict:
+    """Everything one training run needs, as a plain JSON-able dict (method overrides applied)."""
+    if dataset not in params.datasets:
+        raise ConfigError(f"dataset '{dataset}' is not in params.datasets: {', '.join(params.datasets)}")
+    if method not in params.methods:
+        raise ConfigError(f"method '{method}' is not in params.methods: {', '.join(params.methods)}")
+    m = params.methods[method]
+    train = {**dataclasses.asdict(params.train), **m.train}
+    return {
+        "seed": params.seed,
+        "dataset": dataset,
+        "method": method,
+        "objective": m.objective,
+        "constraint": m.constraint,
+        "consistency_weight": m.consistency_weight,
+        "options": dict(m.options),
+        "train": train,
+        "operator": dataclasses.asdict(params.operator),
+        "generator": dataclasses.asdict(params.generator),
+        "discriminator": {"widths": list(params.discriminator.widths)},
+    }
+
+
+def resolve_dataset(params: Params, dataset: str) -> dict:
+    """What ``affsr prepare`` needs for one data set: its source and sizes, the seed and A."""
+    if dataset not in params.datasets:
+        raise ConfigError(f"dataset '{dataset}' is not in params.datasets: {', '.join(params.datasets)}")
+    return {
+        **dataclasses.asdict(params.datasets[dataset]),
+        "seed": params.seed,
+        "operator": dataclasses.asdict(params.operator),
+    }
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Typed view of one resolved run (what ``resolve`` returns), checked again on the way in."""
+
+    seed: int
+    dataset: str
+    method: str
+    objective: str
+    constraint: str
+    consistency_weight: float
+    options: dict
+    train: TrainConfig
+    operator: OperatorConfig
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+
+    @classmethod
+    def parse(cls, data: dict | str) -> "RunSettings":
+        """From ``resolve``'s dict or its JSON text (as Snakemake passes it)."""
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as err:
+                raise ConfigError(f"--settings is not valid JSON: {err}") from None
+        return from_dict(cls, data, "settings")
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["discriminator"]["widths"] = list(out["discriminator"]["widths"])
+        return out

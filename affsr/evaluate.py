@@ -1,0 +1,92 @@
+"""Evaluation of one trained run or one reference upsampler on a data set's test split.
+
+Outputs are computed in float32 in batches on the CPU or GPU and never clipped, so the consistency
+metrics measure the model exactly as trained (clipping to [0, 1] would break Aŷ = x).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from affsr.files import write_npz
+from affsr.data import load_manifest, load_split
+from affsr.metrics import all_metrics, reference_outputs
+from affsr.operators import Downsampling
+from affsr.train import load_model, pick_device
+
+
+def data_operator(data_dir: Path) -> Downsampling:
+    """The operator A the data set was made with (recorded in its manifest)."""
+    desc = load_manifest(data_dir)["operator"]
+    return Downsampling.from_config(desc["name"], desc["scale"], sigma=desc.get("sigma", 1.0),
+                                    size=desc["kernel_size"])
+
+
+@torch.no_grad()
+def super_resolve(model: torch.nn.Module, lr: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """ŷ for every LR image, batch by batch on the model's device; returns a CPU float32 tensor."""
+    device = next(model.parameters()).device
+    parts = [model(lr[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(lr), batch_size)]
+    return torch.cat(parts)
+
+
+def evaluate(
+    data_dir: Path, method: str, checkpoint_path: Path | None = None, split: str = "test"
+) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Metrics (tidy rows dataset, method, metric, value) and the outputs ŷ of one method.
+
+    ``method`` names either a trained run (``checkpoint_path`` given) or a reference upsampler
+    (``bicubic`` or ``pinv`` = A⁺x, no checkpoint).
+    """
+    data_dir = Path(data_dir)
+    op = data_operator(data_dir)
+    lr, hr = load_split(data_dir, split)
+    if checkpoint_path is None:
+        sr = reference_outputs(method, lr, op)
+    else:
+        model, settings = load_model(checkpoint_path, pick_device("auto"))
+        sr = super_resolve(model, lr)
+    values = all_metrics(sr, lr, hr, op)
+    dataset = data_dir.name
+    rows = [{"dataset": dataset, "method": method, "metric": k, "value": v} for k, v in values.items()]
+    return pd.DataFrame(rows), sr
+
+
+METRIC_ORDER = ("psnr", "ssim", "lr_mse", "lr_rel")
+_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}"}
+
+
+def _wide(metrics: pd.DataFrame) -> pd.DataFrame:
+    """dataset × method rows, one formatted column per metric, methods in the order first seen."""
+    wide = metrics.pivot_table(index=["dataset", "method"], columns="metric", values="value",
+                               aggfunc="first", sort=False)
+    order = [c for c in METRIC_ORDER if c in wide.columns]
+    wide = wide[order + [c for c in wide.columns if c not in order]]
+    return wide.apply(lambda col: col.map(lambda v: _FORMATS.get(col.name, "{:.2e}").format(v)))
+
+
+def summary_table(metrics: pd.DataFrame) -> str:
+    """One-screen text table: one row per dataset × method, one column per metric."""
+    return _wide(metrics).to_string()
+
+
+def summary_markdown(metrics: pd.DataFrame) -> str:
+    """The same table in Markdown (results/summary.md), with what each metric means."""
+    wide = _wide(metrics).reset_index()
+    lines = ["| " + " | ".join(wide.columns) + " |", "|" + "---|" * len(wide.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in wide.itertuples(index=False)]
+    legend = (
+        "\n\nTest split. psnr (dB) and ssim on [0, 1] pixel values, higher is better; lr_mse = mean "
+        "(x − Aŷ)² and lr_rel = ‖Aŷ − x‖/‖x‖, the consistency with the LR input, lower is better. "
+        "`pinv` is A⁺x, `bicubic` plain bicubic upsampling.\n"
+    )
+    return "# affsr results\n\n" + "\n".join(lines) + legend
+
+
+def save_samples(path: Path, sr: torch.Tensor, n: int) -> None:
+    """Keep the first ``n`` test outputs for the figures (float32 npz)."""
+    write_npz(path, compressed=False, sr=sr[:n].numpy().astype(np.float32))

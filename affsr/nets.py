@@ -1,0 +1,109 @@
+"""Networks: the SR generator f_θ, the discriminator, and the SR model that applies the constraint.
+
+The paper states layer counts and widths but not kernel sizes or how f_θ goes from LR to HR size
+(paper.md §6). We use the field's standard answer: a residual conv net on the LR grid followed by
+sub-pixel (pixel-shuffle) upsampling — SRResNet/ESPCN-like — ending in a sigmoid as the paper's
+generators do. Depth and width come from params, so the same code runs the 2-core CPU demo and the
+paper-scale GPU study.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from affsr.operators import AffineProjection, Downsampling
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN with an identity skip (BN + ReLU in every layer, as in the paper)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+        )
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h + self.body(h)
+
+
+def _upsampler(width: int, scale: int) -> nn.Sequential:
+    """Sub-pixel upsampling: ×2 stages for powers of two, one ×scale stage otherwise."""
+    factors = [2] * int(math.log2(scale)) if scale & (scale - 1) == 0 else [scale]
+    layers: list[nn.Module] = []
+    for factor in factors:
+        layers += [
+            nn.Conv2d(width, width * factor**2, 3, padding=1),
+            nn.PixelShuffle(factor),
+            nn.ReLU(inplace=True),
+        ]
+    return nn.Sequential(*layers)
+
+
+class Generator(nn.Module):
+    """f_θ: LR (B, C, h, w) in [0, 1] → HR (B, C, h·s, w·s) in (0, 1) (sigmoid output)."""
+
+    def __init__(self, channels: int, scale: int, width: int = 32, blocks: int = 4):
+        super().__init__()
+        self.head = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True))
+        self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
+        self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
+        self.up = _upsampler(width, scale)
+        self.tail = nn.Conv2d(width, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.head(x)
+        h = h + self.fuse(self.body(h))
+        return torch.sigmoid(self.tail(self.up(h)))
+
+
+class Discriminator(nn.Module):
+    """HR image (B, C, H, W) → one logit per image; D(y) = sigmoid(logit).
+
+    One stride-2 3×3 conv + LeakyReLU per entry of ``widths`` (paper, grass: 32/64/128/256), batch norm
+    after the first, then global average pooling and a linear layer — so it accepts any HR size.
+    """
+
+    def __init__(self, channels: int, widths: tuple[int, ...] | list[int] = (32, 64, 128, 256)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = channels
+        for i, width in enumerate(widths):
+            layers.append(nn.Conv2d(previous, width, 3, stride=2, padding=1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            previous = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(previous, 1)
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.head(self.features(y).mean(dim=(2, 3))).squeeze(1)
+
+
+class SRModel(nn.Module):
+    """The super-resolver ŷ = g(x): the generator with the chosen consistency constraint.
+
+    ``projected``: ŷ = A⁺x + (I − A⁺A) f(x) — consistent (Aŷ = x) for any weights (paper Eq. 7).
+    ``soft`` and ``none``: ŷ = f(x); ``soft`` only differs in the loss (see methods.base).
+    """
+
+    def __init__(self, generator: Generator, op: Downsampling, constraint: str):
+        super().__init__()
+        if constraint not in ("projected", "soft", "none"):
+            raise ValueError(f"constraint must be projected, soft or none, got '{constraint}'")
+        self.generator = generator
+        self.op = op
+        self.constraint = constraint
+        self.projection = AffineProjection(op)
+
+    def forward(self, x: Tensor) -> Tensor:
+        f = self.generator(x)
+        return self.projection(f, x) if self.constraint == "projected" else f

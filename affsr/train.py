@@ -1,0 +1,223 @@
+"""The one training loop, shared by every method and auxiliary network.
+
+It knows phases, never method names: an objective (``affsr/methods/<name>.py``) supplies the networks it
+trains and the ordered phases of one step (network + loss); the loop owns batches, optimisers, the
+device, progress, loss logging, NaN checks, periodic checkpoints and resuming.
+
+Resumable state lives in ``resume_dir`` (not a declared Snakemake output, which Snakemake would delete
+before a rerun); only the final checkpoint and the loss log are outputs, written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from affsr import checkpoint
+from affsr.config import ConfigError, RunSettings, from_dict
+from affsr.data import load_manifest, load_split
+from affsr.files import write_csv
+from affsr.methods import objective_class, options_class
+from affsr.methods.base import Batch, Context
+from affsr.nets import Generator, SRModel
+from affsr.operators import Downsampling
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the message names the step."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto``: the GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def build_operator(settings: RunSettings) -> Downsampling:
+    op = settings.operator
+    return Downsampling.from_config(op.kind, op.scale, sigma=op.sigma, size=op.size)
+
+
+def build_model(settings: RunSettings, channels: int) -> SRModel:
+    """The SR model of a run: generator of the configured size with the method's constraint."""
+    g = settings.generator
+    generator = Generator(channels, settings.operator.scale, width=g.width, blocks=g.blocks)
+    return SRModel(generator, build_operator(settings), settings.constraint)
+
+
+def build_objective(settings: RunSettings, channels: int, hr_size: int):
+    """Seeded construction of the model and the method's objective (weights depend only on the seed)."""
+    torch.manual_seed(settings.seed)
+    options = from_dict(options_class(settings.objective), settings.options, "settings.options")
+    context = Context(
+        model=build_model(settings, channels),
+        options=options,
+        consistency_weight=settings.consistency_weight,
+        channels=channels,
+        hr_size=hr_size,
+        settings=settings,
+    )
+    return objective_class(settings.objective)(context)
+
+
+def check_data_matches(settings: RunSettings, data_dir: Path) -> dict:
+    """The data must have been made with the operator this run assumes, or consistency is meaningless."""
+    manifest = load_manifest(data_dir)
+    expected = build_operator(settings).describe()
+    if manifest.get("operator") != expected:
+        raise ConfigError(
+            f"{data_dir}/manifest.json: data were made with operator {manifest.get('operator')}, "
+            f"but the run uses {expected}; re-run `affsr prepare` with the same operator settings"
+        )
+    return manifest
+
+
+@dataclass
+class _State:
+    step: int
+    rows: list[dict]
+
+
+def _save_resume(path: Path, objective, optimisers, sampler, state: _State, settings: dict) -> None:
+    rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    checkpoint.save(
+        path,
+        {
+            "networks": {k: v.state_dict() for k, v in objective.networks.items()},
+            "optimisers": {k: v.state_dict() for k, v in optimisers.items()},
+            "rng": rng,
+            "step": state.step,
+            "rows": state.rows,
+        },
+        settings,
+    )
+
+
+def _load_resume(path: Path, objective, optimisers, sampler, settings: dict, device) -> _State:
+    stored, stored_settings = checkpoint.load(path, map_location="cpu")
+    if stored_settings != settings:
+        changed = sorted(k for k in settings if settings.get(k) != stored_settings.get(k))
+        raise checkpoint.CheckpointError(
+            f"{path}: resume state was made with other settings (differs in: {', '.join(changed)}); "
+            "delete it to start this run over"
+        )
+    for name, net in objective.networks.items():
+        net.load_state_dict(stored["networks"][name])
+    for name, opt in optimisers.items():
+        opt.load_state_dict(stored["optimisers"][name])
+    torch.set_rng_state(stored["rng"]["torch"])
+    sampler.set_state(stored["rng"]["sampler"])
+    if "cuda" in stored["rng"] and device.type == "cuda":
+        torch.cuda.set_rng_state_all(stored["rng"]["cuda"])
+    return _State(step=int(stored["step"]), rows=list(stored["rows"]))
+
+
+def train(
+    settings: RunSettings,
+    data_dir: Path,
+    checkpoint_path: Path,
+    log_path: Path,
+    resume_dir: Path | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train one run; write the final checkpoint and the loss log (CSV). Returns the log.
+
+    The data set (``data_dir``, from ``affsr prepare``) is small, so it is kept on the training device
+    and batches are sliced there. A rerun with the same settings resumes from ``resume_dir``.
+    """
+    data_dir, checkpoint_path, log_path = Path(data_dir), Path(checkpoint_path), Path(log_path)
+    manifest = check_data_matches(settings, data_dir)
+    device = pick_device(settings.train.device)
+    lr_images, hr_images = (t.to(device) for t in load_split(data_dir, "train"))
+    channels, hr_size = hr_images.shape[1], hr_images.shape[-1]
+
+    objective = build_objective(settings, channels, hr_size)
+    for net in objective.networks.values():
+        net.to(device).train()
+    cfg = settings.train
+    optimisers = {
+        name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        for name, net in objective.networks.items()
+    }
+    sampler = torch.Generator().manual_seed(settings.seed)
+    settings_dict = {**settings.to_dict(), "data": {k: manifest[k] for k in ("source", "seed")}}
+    resume_path = Path(resume_dir) / "state.pt" if resume_dir else None
+    state = _State(step=0, rows=[])
+    if resume_path and resume_path.exists():
+        state = _load_resume(resume_path, objective, optimisers, sampler, settings_dict, device)
+
+    n = len(hr_images)
+    totals: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    started = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, mininterval=2.0,
+               desc=f"{settings.dataset}/{settings.method}", unit="step")
+    while state.step < cfg.steps:
+        pick = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
+        unpaired = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
+        batch = Batch(lr=lr_images[pick], hr=hr_images[pick], hr_unpaired=hr_images[unpaired])
+        fraction = state.step / cfg.steps
+        for phase in objective.phases:
+            optimiser = optimisers[phase.network]
+            optimiser.zero_grad(set_to_none=True)
+            loss = phase.loss(batch, fraction)
+            loss.backward()
+            optimiser.step()
+            key = f"loss_{phase.name}"
+            totals[key] = totals.get(key, 0.0) + loss.detach()
+            counts[key] = counts.get(key, 0) + 1
+        state.step += 1
+        bar.update(1)
+
+        if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+            row = {"step": state.step, **{k: float(v) / counts[k] for k, v in totals.items()}}
+            if hasattr(objective, "noise_std"):
+                row["instance_noise"] = objective.noise_std(fraction)
+            bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+            if bad:
+                raise TrainingError(
+                    f"{settings.dataset}/{settings.method}: {bad[0]} became {row[bad[0]]} by step "
+                    f"{state.step}; the last good state is kept in {resume_path or 'memory only'}"
+                )
+            row["seconds"] = time.perf_counter() - started
+            state.rows.append(row)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith("loss_")})
+            totals, counts = {}, {}
+        if resume_path and (state.step % cfg.checkpoint_every == 0) and state.step < cfg.steps:
+            _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict)
+    bar.close()
+
+    networks = {k: v.state_dict() for k, v in objective.networks.items()}
+    checkpoint.save(checkpoint_path, {"networks": networks, "channels": channels}, settings_dict)
+    log = pd.DataFrame(state.rows, columns=None if state.rows else ["step"])
+    write_csv(log_path, log)
+    if resume_path:
+        _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict)
+    return log
+
+
+def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tuple[SRModel, RunSettings]:
+    """The trained SR model of a checkpoint (eval mode), rebuilt from the settings it carries."""
+    state, stored = checkpoint.load(checkpoint_path)
+    stored = {k: v for k, v in stored.items() if k != "data"}
+    try:
+        settings = RunSettings.parse(stored)
+    except ConfigError as err:
+        raise checkpoint.CheckpointError(f"{checkpoint_path}: settings inside do not parse ({err})") from None
+    model = build_model(settings, int(state["channels"]))
+    try:
+        model.load_state_dict(state["networks"]["generator"])
+    except (KeyError, RuntimeError) as err:
+        raise checkpoint.CheckpointError(f"{checkpoint_path}: weights do not fit the model ({err})") from None
+    return model.to(device).eval(), settings

@@ -1,0 +1,210 @@
+"""Tests for affsr.operators: A, Aᵀ, exact A⁺ (against dense numpy matrices) and the affine projection."""
+
+import numpy as np
+import pytest
+import torch
+
+from affsr.operators import AffineProjection, Downsampling
+
+
+def random_kernel(k: int = 5, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    kern = torch.rand(k, k, generator=g, dtype=torch.float64) + 0.1
+    return kern / kern.sum()
+
+
+KERNELS = {
+    "gauss0.5": lambda s: Downsampling.gaussian(0.5, 9, s),
+    "gauss1.0": lambda s: Downsampling.gaussian(1.0, 9, s),
+    "gauss2.0": lambda s: Downsampling.gaussian(2.0, 9, s),
+    "box": lambda s: Downsampling.box(s),
+    "random5": lambda s: Downsampling(random_kernel(5), s),
+    "random5_origin0": lambda s: Downsampling(random_kernel(5, seed=1), s, origin=0),
+}
+# Non-square HR sizes (>= 9 for the 9-tap kernels) so a swapped H/W would show up.
+SIZES = {2: (12, 10), 3: (12, 9), 4: (16, 12)}
+
+
+def dense(fn, in_shape) -> np.ndarray:
+    """Dense matrix of a linear map on single-channel images: column j = fn(basis image j), float64."""
+    n = int(np.prod(in_shape))
+    basis = torch.eye(n, dtype=torch.float64).reshape(n, 1, *in_shape)
+    return fn(basis).reshape(n, -1).T.numpy()
+
+
+def dense_ops(op: Downsampling, H: int, W: int):
+    h, w = H // op.scale, W // op.scale
+    return dense(op, (H, W)), dense(op.adjoint, (h, w)), dense(op.pinv, (h, w))
+
+
+def numpy_pinv(op: Downsampling, A: np.ndarray) -> np.ndarray:
+    # op.tol thresholds eigenvalues of A Aᵀ, i.e. squared singular values of A.
+    return np.linalg.pinv(A, rcond=np.sqrt(op.tol))
+
+
+def assert_penrose(A: np.ndarray, P: np.ndarray, atol: float) -> None:
+    AP, PA = A @ P, P @ A
+    np.testing.assert_allclose(AP @ A, A, atol=atol)
+    np.testing.assert_allclose(PA @ P, P, atol=atol * max(1.0, np.abs(P).max()))
+    np.testing.assert_allclose(AP.T, AP, atol=atol)
+    np.testing.assert_allclose(PA.T, PA, atol=atol)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("kname", list(KERNELS))
+def test_pinv_matches_numpy_and_penrose(kname, scale):
+    op = KERNELS[kname](scale)
+    A, At, P = dense_ops(op, *SIZES[scale])
+    np.testing.assert_allclose(At, A.T, atol=1e-12)  # adjoint is the exact transpose
+    P_ref = numpy_pinv(op, A)
+    assert np.linalg.matrix_rank(P_ref) == np.linalg.matrix_rank(P)
+    # Relative to the size of A⁺ (large for ill-conditioned gauss2.0 at scale 2).
+    np.testing.assert_allclose(P, P_ref, atol=1e-10 * max(1.0, np.abs(P_ref).max()))
+    assert_penrose(A, P, atol=1e-10)
+
+
+def reference_downsample(y: np.ndarray, kern: np.ndarray, s: int, o: int) -> np.ndarray:
+    """Loop definition: x[i,j] = Σ_ab kern[a,b] y[(s i + a − o) mod H, (s j + b − o) mod W]."""
+    H, W = y.shape
+    k = kern.shape[0]
+    x = np.zeros((H // s, W // s))
+    for i in range(H // s):
+        for j in range(W // s):
+            for a in range(k):
+                for b in range(k):
+                    x[i, j] += kern[a, b] * y[(s * i + a - o) % H, (s * j + b - o) % W]
+    return x
+
+
+@pytest.mark.parametrize("origin", [None, 0, 3])
+def test_forward_matches_loop_reference(origin):
+    kern = random_kernel(5, seed=2)  # asymmetric, so orientation and origin are pinned
+    op = Downsampling(kern, 3, origin=origin)
+    y = torch.randn(12, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    got = op(y[None, None])[0, 0].numpy()
+    o = 2 if origin is None else origin
+    np.testing.assert_allclose(got, reference_downsample(y.numpy(), kern.numpy(), 3, o), atol=1e-12)
+
+
+def test_box_is_block_average():
+    y = torch.randn(2, 3, 12, 8, dtype=torch.float64)
+    expected = y.reshape(2, 3, 3, 4, 2, 4).mean(dim=(3, 5))
+    torch.testing.assert_close(Downsampling.box(4)(y), expected)
+    assert Downsampling.box(4).describe() == {"name": "box", "scale": 4, "kernel_size": 4, "origin": 0}
+
+
+def test_gaussian_and_config():
+    op = Downsampling.from_config("gaussian", 4)
+    assert op.describe() == {"name": "gaussian", "scale": 4, "kernel_size": 9, "origin": 4, "sigma": 1.0}
+    assert torch.isclose(op.kernel.sum(), torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(op.kernel, op.kernel.T)
+    torch.testing.assert_close(op.kernel, op.kernel.flip(0))
+    assert op.kernel.argmax() == 4 * 9 + 4
+    with pytest.raises(ValueError, match="gaussian.*box"):
+        Downsampling.from_config("bicubic", 4)
+
+
+def test_projection_consistency_float32():
+    op = Downsampling.gaussian(1.0, 9, 4)
+    proj = AffineProjection(op)
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(4, 3, 32, 32, generator=g)
+    x = torch.rand(4, 3, 8, 8, generator=g)
+    out = proj(f, x)
+    assert out.dtype == torch.float32 and out.shape == f.shape
+    err = op(out) - x
+    assert err.abs().max() < 1e-5
+    assert err.norm() / x.norm() < 1e-6
+    # And it is a projection: already-consistent images are left unchanged.
+    torch.testing.assert_close(proj(out, x), out, atol=1e-5, rtol=0)
+
+
+def test_projection_float64_exact_and_pinv_float32_dtype():
+    op = Downsampling.gaussian(1.0, 9, 4)
+    f, x = torch.randn(2, 1, 16, 16, dtype=torch.float64), torch.randn(2, 1, 4, 4, dtype=torch.float64)
+    assert (op(AffineProjection(op)(f, x)) - x).abs().max() < 1e-12
+    assert op.pinv(x.float()).dtype == torch.float32
+    assert op.adjoint(x.float()).dtype == torch.float32
+
+
+def test_gradients_flow_through_projection():
+    op = Downsampling.gaussian(1.0, 9, 4)
+    proj = AffineProjection(op)
+    H = W = 16
+    f = torch.randn(1, 1, H, W, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(1, 1, H // 4, W // 4, dtype=torch.float64, requires_grad=True)
+    A, _, P = dense_ops(op, H, W)
+    N = np.eye(H * W) - P @ A  # I − A⁺A, symmetric
+
+    proj(f, x).sum().backward()
+    expected = N @ np.ones(H * W)
+    assert np.abs(expected).max() > 1e-3  # the relation below is non-trivial
+    np.testing.assert_allclose(f.grad.flatten().numpy(), expected, atol=1e-10)
+
+    f.grad, x.grad = None, None
+    wgt = torch.randn(1, 1, H, W, dtype=torch.float64)
+    (proj(f, x) * wgt).sum().backward()
+    np.testing.assert_allclose(f.grad.flatten().numpy(), N.T @ wgt.flatten().numpy(), atol=1e-10)
+    np.testing.assert_allclose(x.grad.flatten().numpy(), P.T @ wgt.flatten().numpy(), atol=1e-10)
+
+
+def test_batch_and_channels_independent():
+    op = Downsampling(random_kernel(5, seed=4), 2)
+    proj = AffineProjection(op)
+    f, x = torch.randn(3, 2, 10, 12, dtype=torch.float64), torch.randn(3, 2, 5, 6, dtype=torch.float64)
+    for fn, args in [(op, (f,)), (op.adjoint, (x,)), (op.pinv, (x,)), (proj, (f, x))]:
+        full = fn(*args)
+        for b in range(3):
+            for c in range(2):
+                item = fn(*(a[b : b + 1, c : c + 1] for a in args))
+                torch.testing.assert_close(full[b : b + 1, c : c + 1], item, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda op: op(torch.zeros(1, 1, 30, 32)), "30x32.*scale 4"),
+        (lambda op: op(torch.zeros(1, 1, 32, 31)), "32x31.*scale 4"),
+        (lambda op: op(torch.zeros(1, 1, 4, 4)), "4x4.*9x9.*scale 4"),
+        (lambda op: op.pinv(torch.zeros(1, 1, 2, 2)), "2x2.*scale 4"),
+        (lambda op: op.adjoint(torch.zeros(1, 1, 2, 2)), "2x2.*scale 4"),
+        (lambda op: op(torch.zeros(32, 32)), "4-D"),
+        (lambda op: op.pinv(torch.zeros(1, 8, 8)), "4-D"),
+        (lambda op: op.lr_shape((1, 1, 30, 32)), "30x32.*scale 4"),
+        (lambda op: AffineProjection(op)(torch.zeros(1, 1, 32, 32), torch.zeros(1, 1, 4, 8)), "scale 4"),
+        (lambda op: AffineProjection(op)(torch.zeros(1, 1, 30, 32), torch.zeros(1, 1, 8, 8)), "30x32.*scale 4"),
+        (lambda op: AffineProjection(op)(torch.zeros(1, 3, 32, 32), torch.zeros(1, 1, 8, 8)), "scale 4"),
+    ],
+)
+def test_bad_shapes_rejected(call, match):
+    with pytest.raises(ValueError, match=match):
+        call(Downsampling.gaussian(1.0, 9, 4))
+
+
+def test_bad_kernels_rejected():
+    with pytest.raises(ValueError, match="square"):
+        Downsampling(torch.ones(3, 4), 2)
+    with pytest.raises(ValueError, match="non-negative"):
+        Downsampling(-torch.ones(3, 3), 2)
+    with pytest.raises(ValueError, match="origin"):
+        Downsampling(torch.ones(3, 3), 2, origin=3)
+
+
+@pytest.mark.parametrize("HW", [(8, 8), (8, 12)])
+def test_rank_deficient_kernel_is_pseudo_inverse(HW):
+    # Taps at ±1 only, stride 2: each LR pixel sees odd HR pixels only, and the 1-D spectrum cos(ω)
+    # vanishes at both aliases of ω = π/2, so A Aᵀ is singular: a true inverse does not exist.
+    t = torch.tensor([0.5, 0.0, 0.5], dtype=torch.float64)
+    op = Downsampling(torch.outer(t, t), 2)
+    A, At, P = dense_ops(op, *HW)
+    n_lr = A.shape[0]
+    rank = np.linalg.matrix_rank(A)
+    assert rank < n_lr
+    assert np.linalg.matrix_rank(P) == rank
+    assert np.isfinite(P).all()
+    np.testing.assert_allclose(P, np.linalg.pinv(A), atol=1e-10)
+    assert_penrose(A, P, atol=1e-10)
+    # The projection still lands exactly on the range of A: A g = (A A⁺) x, the orthogonal projection of x.
+    x = torch.randn(1, 1, HW[0] // 2, HW[1] // 2, dtype=torch.float64)
+    g = AffineProjection(op)(torch.randn(1, 1, *HW, dtype=torch.float64), x)
+    np.testing.assert_allclose(op(g).flatten().numpy(), A @ P @ x.flatten().numpy(), atol=1e-10)

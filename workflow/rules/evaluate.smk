@@ -1,0 +1,36 @@
+rule evaluate:
+    """Consistency (lr_mse, lr_rel) and quality (PSNR, SSIM) on the test split."""
+    input:
+        "data/{dataset}/test.npz",
+        "data/{dataset}/manifest.json",
+        code("evaluate", "metrics", "files"),
+        checkpoint=trained_checkpoint,
+    output:
+        metrics="results/eval/{dataset}/{method}.csv",
+        samples="results/samples/{dataset}/{method}.npz",
+    params:
+        checkpoint=lambda w: f"--checkpoint runs/{w.dataset}/{w.method}/model.pt"
+        if w.method not in REFERENCES else "",
+        n_samples=PARAMS.evaluate.n_samples,
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/evaluate/{dataset}/{method}.log",
+    shell:
+        "affsr evaluate --data data/{wildcards.dataset} --method {wildcards.method} {params.checkpoint} "
+        "--out {output.metrics} --samples {output.samples} --n-samples {params.n_samples} > {log} 2>&1"
+
+
+rule aggregate:
+    """One tidy table (dataset, method, metric, value) and a Markdown summary."""
+    input:
+        expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=REFERENCES + METHODS),
+    output:
+        metrics="results/metrics.csv",
+        summary="results/summary.md",
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/aggregate.log",
+    shell:
+        "affsr aggregate {input} --out {output.metrics} --summary {output.summary} > {log} 2>&1"

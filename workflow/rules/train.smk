@@ -1,0 +1,23 @@
+rule train:
+    """One method on one data set through the shared loop; resumes from runs/.../.resume."""
+    input:
+        "data/{dataset}/train.npz",
+        "data/{dataset}/manifest.json",
+        code("train", "nets", "operators", "checkpoint", "config", "files", "methods/base",
+             "methods/__init__"),
+        lambda w: code(f"methods/{PARAMS.methods[w.method].objective}"),
+    output:
+        checkpoint="runs/{dataset}/{method}/model.pt",
+        losses="results/logs/train/{dataset}/{method}.csv",
+    params:
+        settings=run_settings,
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/train/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{method}.tsv"
+    shell:
+        "affsr train --quiet --dataset {wildcards.dataset} --method {wildcards.method} "
+        "--settings {params.settings:q} --data data/{wildcards.dataset} "
+        "--checkpoint {output.checkpoint} --log {output.losses} > {log} 2>&1"
