@@ -24,7 +24,7 @@ import pandas as pd
 from affsr.checkpoint import CheckpointError
 from affsr.config import ConfigError, RunSettings, load_params, resolve, resolve_dataset
 from affsr.data import DataError
-from affsr.files import write_csv, write_text
+from affsr.files import write_csv, write_json, write_text
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError)
 
@@ -98,12 +98,14 @@ def read_metrics(paths: list[Path]) -> pd.DataFrame:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from affsr.evaluate import summary_markdown, summary_table
+    from affsr.evaluate import metrics_tree, summary_markdown, summary_table
 
     metrics = read_metrics([Path(p) for p in args.inputs])
     write_csv(args.out, metrics, float_format="%.6g")
     if args.summary:
         write_text(args.summary, summary_markdown(metrics))
+    if args.json:
+        write_json(args.json, metrics_tree(metrics))
     print(summary_table(metrics))
 
 
@@ -182,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("--out", required=True)
     p.add_argument("--summary", help="also write the table as Markdown here")
+    p.add_argument("--json", help="also write {dataset: {method: {metric: value}}} (DVC metrics)")
     p.set_defaults(run=cmd_aggregate)
 
     p = verbs.add_parser("summary", help="print the metrics table")

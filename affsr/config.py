@@ -125,7 +125,7 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     if dataclasses.is_dataclass(annotation):
         return from_dict(annotation, value, where)
-    if origin is dict:
+    if origin is dict or annotation is dict:  # bare `dict` (method options/train) too
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         _, value_type = typing.get_args(annotation) or (str, Any)
@@ -226,7 +226,10 @@ def validate(params: Params) -> Params:
         from_dict(options_class(method.objective), method.options, f"{where}.options")
         merged = from_dict(TrainConfig, {**dataclasses.asdict(params.train), **method.train},
                            f"{where}.train")
-        _positive(merged.steps, f"{where}.train.steps", allow_zero=True)
+        for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+            _positive(getattr(merged, key), f"{where}.train.{key}", allow_zero=key == "steps")
+        if merged.device not in DEVICES:
+            raise ConfigError(f"{where}.train.device: '{merged.device}' is not one of {DEVICES}")
     return params
 
 
@@ -303,7 +306,16 @@ class RunSettings:
                 data = json.loads(data)
             except json.JSONDecodeError as err:
                 raise ConfigError(f"--settings is not valid JSON: {err}") from None
-        return from_dict(cls, data, "settings")
+        settings = from_dict(cls, data, "settings")
+        from affsr.methods import available_objectives
+
+        if settings.objective not in available_objectives():
+            raise ConfigError(f"settings.objective: '{settings.objective}' is not one of: "
+                              f"{', '.join(available_objectives())}")
+        if settings.constraint not in CONSTRAINTS:
+            raise ConfigError(f"settings.constraint: '{settings.constraint}' is not one of: "
+                              f"{', '.join(CONSTRAINTS)}")
+        return settings
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

@@ -87,6 +87,18 @@ def summary_markdown(metrics: pd.DataFrame) -> str:
     return "# affsr results\n\n" + "\n".join(lines) + legend
 
 
+def metrics_tree(metrics: pd.DataFrame) -> dict:
+    """{dataset: {method: {metric: value}}} for `dvc metrics`; consistency errors also as log10,
+    since `dvc metrics show` rounds to a few decimals and they are ~1e-15 for projected models."""
+    tree: dict = {}
+    for row in metrics.itertuples(index=False):
+        entry = tree.setdefault(row.dataset, {}).setdefault(row.method, {})
+        entry[row.metric] = float(row.value)
+        if row.metric in ("lr_mse", "lr_rel"):
+            entry[f"log10_{row.metric}"] = float(np.log10(max(row.value, 1e-300)))
+    return tree
+
+
 def save_samples(path: Path, sr: torch.Tensor, n: int) -> None:
     """Keep the first ``n`` test outputs for the figures (float32 npz)."""
     write_npz(path, compressed=False, sr=sr[:n].numpy().astype(np.float32))

@@ -46,6 +46,9 @@ METRIC_LABELS = {
 }
 
 
+# Bookkeeping columns of the loss log that are not training signals.
+NOT_PLOTTED = ("seconds",)
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -397,7 +400,8 @@ def training_curves(logs: dict[str, pd.DataFrame], path: Path) -> None:
         extra = [
             c
             for c in d.columns
-            if c != "step" and c not in loss_cols and pd.api.types.is_numeric_dtype(d[c])
+            if c not in ("step", *NOT_PLOTTED) and c not in loss_cols
+            and pd.api.types.is_numeric_dtype(d[c])
             and d[c].notna().any()
         ]
         prepared[str(run)] = (d, loss_cols, extra)

@@ -203,7 +203,9 @@ def train(
     log = pd.DataFrame(state.rows, columns=None if state.rows else ["step"])
     write_csv(log_path, log)
     if resume_path:
-        _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict)
+        # Finished: the resume state has served its purpose. Removing it means a later rerun (which
+        # Snakemake only starts when settings or code changed) trains from scratch, not from here.
+        resume_path.unlink(missing_ok=True)
     return log
 
 

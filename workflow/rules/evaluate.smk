@@ -27,10 +27,11 @@ rule aggregate:
         expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=REFERENCES + METHODS),
     output:
         metrics="results/metrics.csv",
+        json="results/metrics.json",
         summary="results/summary.md",
     conda:
         CONDA_ENV
     log:
         "results/logs/aggregate.log",
     shell:
-        "affsr aggregate {input} --out {output.metrics} --summary {output.summary} > {log} 2>&1"
+        "affsr aggregate {input} --out {output.metrics} --json {output.json} --summary {output.summary} > {log} 2>&1"

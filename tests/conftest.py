@@ -1,0 +1,103 @@
+"""Shared fixtures: one tiny prepared data set per session and tiny, valid params / run settings.
+
+Everything is sized for a 2-core CPU: 16×16 HR patches (4×4 LR with the default 9×9 Gaussian at scale 4),
+a generator of width 8 with one residual block, a two-layer discriminator, batches of 8.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+
+from affsr.config import RunSettings, load_params, resolve
+from affsr.data import prepare
+from affsr.operators import Downsampling
+
+# The networks here are tiny: one thread is as fast as two and does not fight other jobs for the cores
+# (OpenMP threads spin-wait, which makes a 2-core machine shared with another torch job crawl).
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+REPO_PARAMS = REPO / "params.yaml"
+
+HR_SIZE = 16
+COUNTS = {"n_train": 64, "n_val": 8, "n_test": 8}
+
+# The same shape as params.yaml, shrunk. Tests get a deep copy (see ``tiny_params``) and may modify it.
+_TINY_PARAMS = {
+    "seed": 0,
+    "operator": {"kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4},
+    "datasets": {"grass": {"source": "skimage_grass", "hr_size": HR_SIZE, **COUNTS}},
+    "generator": {"width": 8, "blocks": 1},
+    "discriminator": {"widths": [8, 16]},
+    "train": {
+        "steps": 20,
+        "batch_size": 8,
+        "lr": 0.001,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "log_every": 5,
+        "checkpoint_every": 10,
+        "device": "cpu",
+    },
+    "methods": {
+        "mse": {"objective": "pixel", "constraint": "none", "options": {"loss": "l2"}},
+        "affgan": {
+            "objective": "gan",
+            "constraint": "projected",
+            "options": {"instance_noise": 0.1, "noise_anneal": 1.0, "d_steps": 1},
+        },
+    },
+    "evaluate": {"n_samples": 4, "references": ["bicubic", "pinv"]},
+}
+
+
+def tiny_params_dict() -> dict:
+    """A fresh, valid, tiny params dict (same keys as params.yaml); safe to modify."""
+    return copy.deepcopy(_TINY_PARAMS)
+
+
+@pytest.fixture(autouse=True)
+def _cpu_determinism():
+    """Tests must not depend on the order they run in: reset the global torch seed for each."""
+    torch.manual_seed(0)
+    yield
+
+
+@pytest.fixture
+def tiny_params() -> dict:
+    """A fresh tiny params dict for one test."""
+    return tiny_params_dict()
+
+
+@pytest.fixture
+def make_settings():
+    """``make_settings(method="mse", params=None, **train_overrides)`` → a tiny RunSettings."""
+
+    def make(method: str = "mse", params: dict | None = None, **train: object) -> RunSettings:
+        p = copy.deepcopy(params) if params is not None else tiny_params_dict()
+        p["train"].update(train)
+        return RunSettings.parse(resolve(load_params(p), "grass", method))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A prepared data set (skimage grass, 16 px HR, Gaussian σ=1 9×9 at scale 4), made once per session.
+
+    Read-only for tests: copy it before changing anything in it.
+    """
+    out = tmp_path_factory.mktemp("data") / "grass"
+    prepare(
+        source="skimage_grass",
+        out_dir=out,
+        hr_size=HR_SIZE,
+        op=Downsampling.gaussian(1.0, 9, 4),
+        seed=0,
+        **COUNTS,
+    )
+    return out

@@ -1,0 +1,190 @@
+"""Tests for affsr.cli: the pipeline end to end on tiny settings, and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from affsr.cli import main
+from affsr.config import load_params, resolve
+
+METRICS = {"lr_mse", "lr_rel", "psnr", "ssim"}
+
+
+def _write_params(path: Path, params: dict) -> Path:
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_user_error(code: int, err: str, *fragments: str) -> str:
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("affsr: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+# ---- the pipeline -----------------------------------------------------------------------------------------
+
+
+def test_pipeline_end_to_end(tmp_path, tiny_params, capsys):
+    tiny_params["train"]["steps"] = 10
+    params = _write_params(tmp_path / "params.yaml", tiny_params)
+    data = tmp_path / "data" / "grass"
+    runs, results = tmp_path / "runs" / "grass", tmp_path / "results"
+
+    code, out, err = _cli(capsys, "prepare", "--params", params, "--dataset", "grass", "--out", data)
+    assert code == 0, err
+    assert sorted(p.name for p in data.iterdir()) == ["manifest.json", "test.npz", "train.npz", "val.npz"]
+    assert "train 64" in out
+
+    # mse from --params; affgan from the resolved JSON, as the workflow passes it.
+    code, out, err = _cli(capsys, "train", "--params", params, "--dataset", "grass", "--method", "mse",
+                          "--data", data, "--checkpoint", runs / "mse" / "model.pt",
+                          "--log", results / "logs" / "mse.csv", "--quiet")
+    assert code == 0, err
+    assert "trained grass/mse: 10 steps" in out
+    settings = json.dumps(resolve(load_params(params), "grass", "affgan"))
+    code, out, err = _cli(capsys, "train", "--settings", settings, "--dataset", "grass", "--method", "affgan",
+                          "--data", data, "--checkpoint", runs / "affgan" / "model.pt",
+                          "--log", results / "logs" / "affgan.csv", "--quiet")
+    assert code == 0, err
+    for method in ("mse", "affgan"):
+        assert (runs / method / "model.pt").is_file()
+        assert not (runs / method / ".resume" / "state.pt").exists()  # removed once training finished
+        assert pd.read_csv(results / "logs" / f"{method}.csv")["step"].iloc[-1] == 10
+
+    evals = []
+    for method in ("mse", "affgan", "bicubic", "pinv"):
+        out_csv = results / "eval" / f"{method}.csv"
+        extra = ["--checkpoint", runs / method / "model.pt"] if method in ("mse", "affgan") else []
+        code, out, err = _cli(capsys, "evaluate", "--data", data, "--method", method, *extra,
+                              "--out", out_csv, "--samples", results / "samples" / f"{method}.npz",
+                              "--n-samples", 3)
+        assert code == 0, err
+        assert out_csv.is_file() and (results / "samples" / f"{method}.npz").is_file()
+        evals.append(out_csv)
+
+    metrics_csv, summary_md = results / "metrics.csv", results / "summary.md"
+    code, out, err = _cli(capsys, "aggregate", *evals, "--out", metrics_csv, "--summary", summary_md)
+    assert code == 0, err
+    assert metrics_csv.is_file() and summary_md.read_text().startswith("# affsr results")
+
+    metrics = pd.read_csv(metrics_csv)
+    assert list(metrics.columns) == ["dataset", "method", "metric", "value"]
+    assert set(metrics["metric"]) == METRICS
+    assert set(metrics["dataset"]) == {"grass"}
+    assert set(metrics["method"]) == {"mse", "affgan", "bicubic", "pinv"}
+    assert len(metrics) == 4 * len(METRICS)
+    value = metrics.set_index(["method", "metric"])["value"]
+    assert value["affgan", "lr_mse"] < 1e-10  # projected: consistent by construction
+    assert value["pinv", "lr_mse"] < 1e-10
+    assert value["mse", "lr_rel"] >= 1e-3  # unprojected
+    assert value["bicubic", "lr_rel"] >= 1e-3
+    assert metrics["value"].notna().all()
+
+    code, out, err = _cli(capsys, "summary", metrics_csv)
+    assert code == 0, err
+    for word in ("mse", "affgan", "bicubic", "pinv", "psnr", "ssim", "lr_mse", "lr_rel"):
+        assert word in out
+
+
+# ---- user mistakes: one line, no traceback, exit code 2 -----------------------------------------------------
+
+
+def test_params_with_unknown_key(tmp_path, tiny_params, capsys):
+    tiny_params["train"]["stpes"] = 3
+    params = _write_params(tmp_path / "params.yaml", tiny_params)
+    code, _, err = _cli(capsys, "prepare", "--params", params, "--dataset", "grass", "--out", tmp_path / "d")
+    _assert_user_error(code, err, "params.train.stpes", "did you mean 'steps'")
+    assert not (tmp_path / "d").exists()
+
+
+def test_unknown_dataset_and_method(tmp_path, tiny_params, capsys):
+    params = _write_params(tmp_path / "params.yaml", tiny_params)
+    code, _, err = _cli(capsys, "prepare", "--params", params, "--dataset", "brick", "--out", tmp_path / "d")
+    _assert_user_error(code, err, "'brick'", "grass")
+    code, _, err = _cli(capsys, "train", "--params", params, "--dataset", "grass", "--method", "srgan",
+                        "--data", tmp_path / "d", "--checkpoint", tmp_path / "m.pt", "--log", tmp_path / "l.csv")
+    _assert_user_error(code, err, "'srgan'", "mse", "affgan")
+
+
+def test_missing_data_folder(tmp_path, tiny_params, capsys):
+    params = _write_params(tmp_path / "params.yaml", tiny_params)
+    missing = tmp_path / "no_data"
+    code, _, err = _cli(capsys, "train", "--params", params, "--dataset", "grass", "--method", "mse",
+                        "--data", missing, "--checkpoint", tmp_path / "m.pt", "--log", tmp_path / "l.csv",
+                        "--quiet")
+    _assert_user_error(code, err, str(missing), "affsr prepare")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_missing_checkpoint(tmp_path, tiny_data, capsys):
+    missing = tmp_path / "nothing.pt"
+    code, _, err = _cli(capsys, "evaluate", "--data", tiny_data, "--method", "mse", "--checkpoint", missing,
+                        "--out", tmp_path / "m.csv")
+    _assert_user_error(code, err, str(missing), "checkpoint not found")
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_settings_not_json(tmp_path, tiny_data, capsys):
+    code, _, err = _cli(capsys, "train", "--settings", "{seed: 0", "--dataset", "grass", "--method", "mse",
+                        "--data", tiny_data, "--checkpoint", tmp_path / "m.pt", "--log", tmp_path / "l.csv")
+    _assert_user_error(code, err, "--settings is not valid JSON")
+
+
+def test_missing_params_file(tmp_path, capsys):
+    missing = tmp_path / "params.yaml"
+    code, _, err = _cli(capsys, "prepare", "--params", missing, "--dataset", "grass", "--out", tmp_path / "d")
+    _assert_user_error(code, err, str(missing), "not found")
+
+
+def test_unreadable_metrics(tmp_path, capsys):
+    missing = tmp_path / "metrics.csv"
+    code, _, err = _cli(capsys, "summary", missing)
+    _assert_user_error(code, err, str(missing))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    code, _, err = _cli(capsys, "aggregate", bad, "--out", tmp_path / "out.csv")
+    _assert_user_error(code, err, str(bad), "missing columns")
+    assert not (tmp_path / "out.csv").exists()
+
+
+# ---- the real entry point -------------------------------------------------------------------------------
+
+
+def _python_m(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "affsr", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=120)
+
+
+def test_python_m_affsr_help(tmp_path):
+    done = _python_m("--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: affsr")
+    for verb in ("prepare", "train", "evaluate", "aggregate", "summary", "figures"):
+        assert verb in done.stdout
+
+
+def test_python_m_affsr_user_error_exit_code(tmp_path):
+    done = _python_m("prepare", "--dataset", "grass", "--out", "d", cwd=tmp_path)  # no params.yaml here
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == ["affsr: error: params.yaml: params file not found"]

@@ -1,0 +1,130 @@
+"""The real Snakemake workflow on a tiny config in a temp directory, its lint, and DVC's view of it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+BIN = Path(sys.executable).parent
+
+TINY = {
+    "seed": 0,
+    "operator": {"kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4},
+    "datasets": {"grass": {"source": "skimage_grass", "hr_size": 16, "n_train": 64, "n_val": 8,
+                           "n_test": 8}},
+    "generator": {"width": 8, "blocks": 1},
+    "discriminator": {"widths": [8, 16]},
+    "train": {"steps": 6, "batch_size": 8, "log_every": 2, "checkpoint_every": 3},
+    "methods": {
+        "mse": {"objective": "pixel", "constraint": "none", "options": {"loss": "l2"}},
+        "affgan": {"objective": "gan", "constraint": "projected"},
+    },
+    "evaluate": {"n_samples": 4},
+}
+
+
+def _env() -> dict:
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+           "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
+
+
+def _jobs(dry_run_output: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs, rule = set(), None
+    for line in dry_run_output.splitlines():
+        line = line.strip()
+        if line.startswith("rule ") or line.startswith("localrule "):
+            rule = line.split()[1].rstrip(":")
+            jobs.add((rule, ""))
+        elif line.startswith("wildcards:") and rule:
+            jobs.discard((rule, ""))
+            jobs.add((rule, line.removeprefix("wildcards:").strip()))
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("study")
+    (workdir / "params.yaml").write_text(yaml.safe_dump(TINY))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_lint_is_clean():
+    result = subprocess.run([str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--lint"],
+                            cwd=REPO, capture_output=True, text=True, env=_env())
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_study_outputs(study: Path):
+    metrics = pd.read_csv(study / "results" / "metrics.csv")
+    assert list(metrics.columns) == ["dataset", "method", "metric", "value"]
+    assert set(metrics.method) == {"bicubic", "pinv", "mse", "affgan"}
+    assert set(metrics.metric) == {"lr_mse", "lr_rel", "psnr", "ssim"}
+    value = metrics.set_index(["method", "metric"]).value
+    assert value["affgan", "lr_mse"] <= 1e-10 and value["affgan", "lr_rel"] <= 1e-5
+    assert value["mse", "lr_rel"] >= 1e-3 and value["bicubic", "lr_rel"] >= 1e-3
+    for name in ("metrics.png", "samples_grass.png", "training_grass.png"):
+        png = study / "results" / "figures" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert "| grass | affgan |" in (study / "results" / "summary.md").read_text()
+    logs = {p.relative_to(study / "results" / "logs").as_posix()
+            for p in (study / "results" / "logs").rglob("*.log")}
+    assert {"prepare/grass.log", "train/grass/mse.log", "train/grass/affgan.log",
+            "evaluate/grass/pinv.log", "aggregate.log", "figures.log"} <= logs
+    assert not list(study.rglob("*.tmp")), "temp files left behind"
+
+
+def test_second_run_does_nothing(study: Path):
+    result = snakemake(study, "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changed_param_reruns_only_what_it_affects(study: Path, tmp_path: Path):
+    workdir = tmp_path / "copy"
+    shutil.copytree(study, workdir, symlinks=True)
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["methods"]["affgan"]["options"] = {"instance_noise": 0.2}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    result = snakemake(workdir, "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = _jobs(result.stdout)
+    trained = {w for rule, w in jobs if rule == "train"}
+    assert trained == {"dataset=grass, method=affgan"}
+    assert not any(rule == "prepare" for rule, _ in jobs)
+    assert not any(rule == "evaluate" and "method=mse" in w for rule, w in jobs)
+
+
+def test_bad_params_stop_with_the_key_named(tmp_path: Path):
+    params = {**TINY, "train": {**TINY["train"], "stpes": 3}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "params.train.stpes: unknown key (did you mean 'steps'?)" in output
+
+
+def test_dvc_repro_dry_run_in_a_fresh_clone(tmp_path: Path):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    result = subprocess.run([str(BIN / "dvc"), "repro", "--dry"], cwd=clone, capture_output=True,
+                            text=True, env=_env(), timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for stage in ("prepare", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in result.stdout
