@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 CONSTRAINTS = ("projected", "soft", "none")
+SPLITS = ("train", "val")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -67,6 +68,27 @@ class DiscriminatorConfig:
 
 
 @dataclass(frozen=True)
+class DenoiserConfig:
+    """The denoising auto-encoder of AffDG/SoftDG (paper, grass: 4 conv layers × 128 maps)."""
+
+    width: int = 64
+    depth: int = 4
+
+
+@dataclass(frozen=True)
+class DensityConfig:
+    """The PixelCNN-like density model with a continuous mixture head (paper, grass: 4 masked conv
+    layers × 64 maps, kernel 5, first 7; MCGSM with 32 components and 32 quadratic features)."""
+
+    width: int = 32
+    layers: int = 4
+    kernel: int = 5
+    first_kernel: int = 7
+    components: int = 8
+    features: int = 8
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Settings of the one training loop, shared by every method (a method may override any of them)."""
 
@@ -85,12 +107,16 @@ class MethodConfig:
     """One trained model: an objective (a module in ``affsr/methods/``) × a consistency constraint.
 
     ``consistency_weight`` is the weight of the soft penalty mean|x − Aŷ| used when
-    ``constraint: soft`` (paper §3.2: weight not stated).
+    ``constraint: soft`` (paper §3.2: weight not stated). ``split`` is the data split it trains on
+    (the held-out density model trains on ``val``, which no SR method sees). ``guide`` names another
+    method whose snapshots guide this one (AffDG: the denoiser; AffLL: the density model).
     """
 
     objective: str
     constraint: str = "projected"
     consistency_weight: float = 1.0
+    split: str = "train"
+    guide: str = ""
     options: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
 
@@ -113,6 +139,8 @@ class Params:
     operator: OperatorConfig = OperatorConfig()
     generator: GeneratorConfig = GeneratorConfig()
     discriminator: DiscriminatorConfig = DiscriminatorConfig()
+    denoiser: DenoiserConfig = DenoiserConfig()
+    density: DensityConfig = DensityConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
 
@@ -224,6 +252,13 @@ def validate(params: Params) -> Params:
                 f"{where}.constraint: '{method.constraint}' is not one of: {', '.join(CONSTRAINTS)}"
             )
         from_dict(options_class(method.objective), method.options, f"{where}.options")
+        if method.split not in SPLITS:
+            raise ConfigError(f"{where}.split: '{method.split}' is not one of: {', '.join(SPLITS)}")
+        if method.guide and method.guide not in params.methods:
+            raise ConfigError(
+                f"{where}.guide: '{method.guide}' is not a method in params.methods: "
+                f"{', '.join(params.methods)}"
+            )
         merged = from_dict(TrainConfig, {**dataclasses.asdict(params.train), **method.train},
                            f"{where}.train")
         for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
@@ -263,11 +298,15 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
         "objective": m.objective,
         "constraint": m.constraint,
         "consistency_weight": m.consistency_weight,
+        "split": m.split,
+        "guide": m.guide,
         "options": dict(m.options),
         "train": train,
         "operator": dataclasses.asdict(params.operator),
         "generator": dataclasses.asdict(params.generator),
         "discriminator": {"widths": list(params.discriminator.widths)},
+        "denoiser": dataclasses.asdict(params.denoiser),
+        "density": dataclasses.asdict(params.density),
     }
 
 
@@ -292,11 +331,15 @@ class RunSettings:
     objective: str
     constraint: str
     consistency_weight: float
+    split: str
+    guide: str
     options: dict
     train: TrainConfig
     operator: OperatorConfig
     generator: GeneratorConfig
     discriminator: DiscriminatorConfig
+    denoiser: DenoiserConfig
+    density: DensityConfig
 
     @classmethod
     def parse(cls, data: dict | str) -> "RunSettings":

@@ -88,6 +88,27 @@ class Discriminator(nn.Module):
         return self.head(self.features(y).mean(dim=(2, 3))).squeeze(1)
 
 
+class Denoiser(nn.Module):
+    """Denoising auto-encoder D(ỹ) for HR images (paper, grass: 4 conv layers × 128 maps).
+
+    Residual form D(ỹ) = ỹ + r(ỹ), so that (D(ỹ) − ỹ)/σ² — the score estimate of AffDG (Eq. 12) — is the
+    network's own output scaled, not a small difference of two large numbers. Convs keep the size.
+    """
+
+    def __init__(self, channels: int, width: int = 64, depth: int = 4):
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = channels
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(previous, width, 3, padding=1), nn.ReLU(inplace=True)]
+            previous = width
+        layers.append(nn.Conv2d(previous, channels, 3, padding=1))
+        self.residual = nn.Sequential(*layers)
+
+    def forward(self, y: Tensor) -> Tensor:
+        return y + self.residual(y)
+
+
 class SRModel(nn.Module):
     """The super-resolver ŷ = g(x): the generator with the chosen consistency constraint.
 
@@ -107,3 +128,23 @@ class SRModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         f = self.generator(x)
         return self.projection(f, x) if self.constraint == "projected" else f
+
+
+class ImageNetworks:
+    """The auxiliary networks of image objectives, sized from a run's settings (see methods.base)."""
+
+    def __init__(self, settings, channels: int):
+        self.settings = settings
+        self.channels = channels
+
+    def discriminator(self) -> nn.Module:
+        return Discriminator(self.channels, self.settings.discriminator.widths)
+
+    def denoiser(self) -> nn.Module:
+        cfg = self.settings.denoiser
+        return Denoiser(self.channels, width=cfg.width, depth=cfg.depth)
+
+    def density(self) -> nn.Module:
+        from affsr.density import DensityModel  # a later module; only objectives that need it pay
+
+        return DensityModel(self.channels, self.settings.density)

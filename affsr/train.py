@@ -10,22 +10,24 @@ before a rerun); only the final checkpoint and the loss log are outputs, written
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import torch
 from tqdm import tqdm
 
 from affsr import checkpoint
-from affsr.config import ConfigError, RunSettings, from_dict
+from affsr.config import ConfigError, RunSettings, TrainConfig, from_dict
 from affsr.data import load_manifest, load_split
 from affsr.files import write_csv
 from affsr.methods import objective_class, options_class
-from affsr.methods.base import Batch, Context
-from affsr.nets import Generator, SRModel
+from affsr.methods.base import Batch, Context, Guide
+from affsr.nets import Generator, ImageNetworks, SRModel
 from affsr.operators import Downsampling
 
 
@@ -54,7 +56,7 @@ def build_model(settings: RunSettings, channels: int) -> SRModel:
     return SRModel(generator, build_operator(settings), settings.constraint)
 
 
-def build_objective(settings: RunSettings, channels: int, hr_size: int):
+def build_objective(settings: RunSettings, channels: int, guides: list[Guide] | None = None):
     """Seeded construction of the model and the method's objective (weights depend only on the seed)."""
     torch.manual_seed(settings.seed)
     options = from_dict(options_class(settings.objective), settings.options, "settings.options")
@@ -62,11 +64,27 @@ def build_objective(settings: RunSettings, channels: int, hr_size: int):
         model=build_model(settings, channels),
         options=options,
         consistency_weight=settings.consistency_weight,
-        channels=channels,
-        hr_size=hr_size,
-        settings=settings,
+        nets=ImageNetworks(settings, channels),
+        guides=list(guides or []),
     )
     return objective_class(settings.objective)(context)
+
+
+def load_guides(checkpoint_path: Path, settings: RunSettings, channels: int) -> list[Guide]:
+    """The snapshots of an auxiliary run (denoiser or density model), frozen, in curriculum order."""
+    state, stored = checkpoint.load(checkpoint_path)
+    aux = RunSettings.parse({k: v for k, v in stored.items() if k != "data"})
+    snapshots = state.get("snapshots") or []
+    if not snapshots:
+        raise checkpoint.CheckpointError(f"{checkpoint_path}: holds no snapshots to guide training with")
+    template = build_objective(aux, channels)
+    (name, _), = template.networks.items()
+    guides = []
+    for snap in snapshots:
+        network = copy.deepcopy(template.networks[name])
+        network.load_state_dict(snap["networks"][name])
+        guides.append(Guide(label=float(snap["label"]), network=network.eval().requires_grad_(False)))
+    return guides
 
 
 def check_data_matches(settings: RunSettings, data_dir: Path) -> dict:
@@ -85,6 +103,7 @@ def check_data_matches(settings: RunSettings, data_dir: Path) -> dict:
 class _State:
     step: int
     rows: list[dict]
+    snapshots: list[dict]
 
 
 def _save_resume(path: Path, objective, optimisers, sampler, state: _State, settings: dict) -> None:
@@ -99,6 +118,7 @@ def _save_resume(path: Path, objective, optimisers, sampler, state: _State, sett
             "rng": rng,
             "step": state.step,
             "rows": state.rows,
+            "snapshots": state.snapshots,
         },
         settings,
     )
@@ -120,53 +140,53 @@ def _load_resume(path: Path, objective, optimisers, sampler, settings: dict, dev
     sampler.set_state(stored["rng"]["sampler"])
     if "cuda" in stored["rng"] and device.type == "cuda":
         torch.cuda.set_rng_state_all(stored["rng"]["cuda"])
-    return _State(step=int(stored["step"]), rows=list(stored["rows"]))
+    return _State(step=int(stored["step"]), rows=list(stored["rows"]),
+                  snapshots=list(stored.get("snapshots", [])))
 
 
-def train(
-    settings: RunSettings,
-    data_dir: Path,
-    checkpoint_path: Path,
-    log_path: Path,
-    resume_dir: Path | None = None,
+def _snapshot(objective, progress: float) -> dict:
+    """A copy (on the CPU) of the objective's networks, labelled by the objective (e.g. its σ)."""
+    networks = {k: {n: t.detach().cpu().clone() for n, t in v.state_dict().items()}
+                for k, v in objective.networks.items()}
+    return {"label": float(objective.snapshot_label(progress)), "networks": networks}
+
+
+def fit(
+    objective,
+    sample_batch: Callable[[torch.Generator], Batch],
+    cfg: TrainConfig,
+    name: str,
+    settings_dict: dict,
+    device: torch.device,
+    resume_path: Path | None = None,
     progress: bool = True,
-) -> pd.DataFrame:
-    """Train one run; write the final checkpoint and the loss log (CSV). Returns the log.
+) -> _State:
+    """The loop: every step runs the objective's phases in order, each one optimiser step.
 
-    The data set (``data_dir``, from ``affsr prepare``) is small, so it is kept on the training device
-    and batches are sliced there. A rerun with the same settings resumes from ``resume_dir``.
+    ``sample_batch(sampler)`` draws a batch on ``device`` using the seeded CPU generator ``sampler``
+    (whose state is part of the resume state, so a resumed run draws the same batches). If the
+    objective defines ``snapshot_points`` (progress fractions) and ``snapshot_label(progress)``, copies
+    of its networks are kept at those points (AffDG's denoiser at decreasing σ, App. D).
     """
-    data_dir, checkpoint_path, log_path = Path(data_dir), Path(checkpoint_path), Path(log_path)
-    manifest = check_data_matches(settings, data_dir)
-    device = pick_device(settings.train.device)
-    lr_images, hr_images = (t.to(device) for t in load_split(data_dir, "train"))
-    channels, hr_size = hr_images.shape[1], hr_images.shape[-1]
-
-    objective = build_objective(settings, channels, hr_size)
     for net in objective.networks.values():
         net.to(device).train()
-    cfg = settings.train
     optimisers = {
-        name: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-        for name, net in objective.networks.items()
+        key: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        for key, net in objective.networks.items()
     }
-    sampler = torch.Generator().manual_seed(settings.seed)
-    settings_dict = {**settings.to_dict(), "data": {k: manifest[k] for k in ("source", "seed")}}
-    resume_path = Path(resume_dir) / "state.pt" if resume_dir else None
-    state = _State(step=0, rows=[])
+    sampler = torch.Generator().manual_seed(int(settings_dict.get("seed", 0)))
+    state = _State(step=0, rows=[], snapshots=[])
     if resume_path and resume_path.exists():
         state = _load_resume(resume_path, objective, optimisers, sampler, settings_dict, device)
+    snapshot_steps = sorted({max(1, round(p * cfg.steps)) for p in getattr(objective, "snapshot_points", [])})
 
-    n = len(hr_images)
     totals: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
     started = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, mininterval=2.0,
-               desc=f"{settings.dataset}/{settings.method}", unit="step")
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, mininterval=2.0, desc=name,
+               unit="step")
     while state.step < cfg.steps:
-        pick = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
-        unpaired = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
-        batch = Batch(lr=lr_images[pick], hr=hr_images[pick], hr_unpaired=hr_images[unpaired])
+        batch = sample_batch(sampler)
         fraction = state.step / cfg.steps
         for phase in objective.phases:
             optimiser = optimisers[phase.network]
@@ -182,24 +202,69 @@ def train(
 
         if state.step % cfg.log_every == 0 or state.step == cfg.steps:
             row = {"step": state.step, **{k: float(v) / counts[k] for k, v in totals.items()}}
-            if hasattr(objective, "noise_std"):
-                row["instance_noise"] = objective.noise_std(fraction)
+            for extra in ("noise_std", "snapshot_label"):
+                if hasattr(objective, extra):
+                    row[{"noise_std": "instance_noise"}.get(extra, extra)] = getattr(objective, extra)(fraction)
             bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
             if bad:
                 raise TrainingError(
-                    f"{settings.dataset}/{settings.method}: {bad[0]} became {row[bad[0]]} by step "
-                    f"{state.step}; the last good state is kept in {resume_path or 'memory only'}"
+                    f"{name}: {bad[0]} became {row[bad[0]]} by step {state.step}; "
+                    f"the last good state is kept in {resume_path or 'memory only'}"
                 )
             row["seconds"] = time.perf_counter() - started
             state.rows.append(row)
             bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith("loss_")})
             totals, counts = {}, {}
+        if state.step in snapshot_steps:
+            state.snapshots.append(_snapshot(objective, fraction))
         if resume_path and (state.step % cfg.checkpoint_every == 0) and state.step < cfg.steps:
             _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict)
     bar.close()
+    return state
+
+
+def train(
+    settings: RunSettings,
+    data_dir: Path,
+    checkpoint_path: Path,
+    log_path: Path,
+    resume_dir: Path | None = None,
+    progress: bool = True,
+    guide_checkpoint: Path | None = None,
+) -> pd.DataFrame:
+    """Train one run on images; write the final checkpoint and the loss log (CSV). Returns the log.
+
+    The data set (``data_dir``, from ``affsr prepare``) is small, so the run's split is kept on the
+    training device and batches are sliced there. A rerun with the same settings resumes from
+    ``resume_dir``. ``guide_checkpoint``: the auxiliary run whose snapshots guide this one.
+    """
+    data_dir, checkpoint_path, log_path = Path(data_dir), Path(checkpoint_path), Path(log_path)
+    manifest = check_data_matches(settings, data_dir)
+    device = pick_device(settings.train.device)
+    lr_images, hr_images = (t.to(device) for t in load_split(data_dir, settings.split))
+    channels = hr_images.shape[1]
+    guides = load_guides(guide_checkpoint, settings, channels) if guide_checkpoint else []
+    if settings.guide and not guides:
+        raise ConfigError(f"method '{settings.method}' is guided by '{settings.guide}': pass --guide CHECKPOINT")
+    for guide in guides:
+        guide.network.to(device)
+    objective = build_objective(settings, channels, guides)
+    cfg = settings.train
+    n = len(hr_images)
+
+    def sample_batch(sampler: torch.Generator) -> Batch:
+        pick = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
+        unpaired = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
+        return Batch(lr=lr_images[pick], hr=hr_images[pick], hr_unpaired=hr_images[unpaired])
+
+    settings_dict = {**settings.to_dict(), "data": {k: manifest[k] for k in ("source", "seed")}}
+    resume_path = Path(resume_dir) / "state.pt" if resume_dir else None
+    state = fit(objective, sample_batch, cfg, f"{settings.dataset}/{settings.method}", settings_dict,
+                device, resume_path, progress)
 
     networks = {k: v.state_dict() for k, v in objective.networks.items()}
-    checkpoint.save(checkpoint_path, {"networks": networks, "channels": channels}, settings_dict)
+    checkpoint.save(checkpoint_path, {"networks": networks, "channels": channels,
+                                      "snapshots": state.snapshots}, settings_dict)
     log = pd.DataFrame(state.rows, columns=None if state.rows else ["step"])
     write_csv(log_path, log)
     if resume_path:

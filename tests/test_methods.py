@@ -67,7 +67,7 @@ def _loss(phase, batch: Batch, progress: float) -> torch.Tensor:
 @pytest.mark.parametrize("method", METHOD_CASES)
 def test_each_phase_step_lowers_its_loss(method, batch, tiny):
     settings = tiny(method)
-    objective = build_objective(settings, channels=1, hr_size=16)
+    objective = build_objective(settings, channels=1)
     assert objective.phases, "an objective needs at least one phase"
     assert set(objective.networks) >= {"generator"}
     assert {p.network for p in objective.phases} <= set(objective.networks)
@@ -90,7 +90,7 @@ def test_each_phase_step_lowers_its_loss(method, batch, tiny):
 
 @pytest.mark.parametrize("objective", available_objectives())
 def test_projected_output_is_consistent_for_random_weights(objective, batch, tiny):
-    model = build_objective(tiny(objective, "projected"), 1, 16).context.model
+    model = build_objective(tiny(objective, "projected"), 1).context.model
     with torch.no_grad():
         sr = model(batch.lr)
     rel = (torch.linalg.norm(model.op(sr) - batch.lr) / torch.linalg.norm(batch.lr)).item()
@@ -100,7 +100,7 @@ def test_projected_output_is_consistent_for_random_weights(objective, batch, tin
 
 @pytest.mark.parametrize("constraint", ["soft", "none"])
 def test_unprojected_output_is_not_consistent(constraint, batch, tiny):
-    model = build_objective(tiny("pixel", constraint), 1, 16).context.model
+    model = build_objective(tiny("pixel", constraint), 1).context.model
     with torch.no_grad():
         sr = model(batch.lr)
     rel = (torch.linalg.norm(model.op(sr) - batch.lr) / torch.linalg.norm(batch.lr)).item()
@@ -110,7 +110,7 @@ def test_unprojected_output_is_not_consistent(constraint, batch, tiny):
 @pytest.mark.parametrize("objective", available_objectives())
 @pytest.mark.parametrize("constraint", CONSTRAINTS)
 def test_soft_penalty_only_for_soft(objective, constraint, batch, tiny):
-    context = build_objective(tiny(objective, constraint), 1, 16).context
+    context = build_objective(tiny(objective, constraint), 1).context
     with torch.no_grad():
         sr = context.model(batch.lr)
         penalty = consistency_penalty(context, sr, batch.lr).item()
@@ -123,7 +123,7 @@ def test_soft_penalty_only_for_soft(objective, constraint, batch, tiny):
 def test_soft_penalty_scales_with_weight(batch, tiny):
     values = []
     for weight in (1.0, 3.0):
-        context = build_objective(tiny("pixel", "soft", consistency_weight=weight), 1, 16).context
+        context = build_objective(tiny("pixel", "soft", consistency_weight=weight), 1).context
         with torch.no_grad():
             values.append(consistency_penalty(context, context.model(batch.lr), batch.lr).item())
     assert values[0] > 0
@@ -131,17 +131,17 @@ def test_soft_penalty_scales_with_weight(batch, tiny):
 
 
 def test_gan_instance_noise_schedule(tiny):
-    gan = build_objective(tiny("gan", "projected", {"instance_noise": 0.1, "noise_anneal": 1.0}), 1, 16)
+    gan = build_objective(tiny("gan", "projected", {"instance_noise": 0.1, "noise_anneal": 1.0}), 1)
     assert gan.noise_std(0.0) == pytest.approx(0.1)
     assert gan.noise_std(0.5) == pytest.approx(0.05)
     assert gan.noise_std(1.0) == 0.0
-    half = build_objective(tiny("gan", "projected", {"instance_noise": 0.1, "noise_anneal": 0.5}), 1, 16)
+    half = build_objective(tiny("gan", "projected", {"instance_noise": 0.1, "noise_anneal": 0.5}), 1)
     assert half.noise_std(0.25) == pytest.approx(0.05)
     assert half.noise_std(0.5) == 0.0 and half.noise_std(0.9) == 0.0
 
 
 def test_gan_d_steps_phases(tiny):
-    gan = build_objective(tiny("gan", "soft", {"d_steps": 3}), 1, 16)
+    gan = build_objective(tiny("gan", "soft", {"d_steps": 3}), 1)
     assert [p.name for p in gan.phases] == ["discriminator"] * 3 + ["generator"]
     assert set(gan.networks) == {"generator", "discriminator"}
 
@@ -149,18 +149,18 @@ def test_gan_d_steps_phases(tiny):
 @pytest.mark.parametrize("options", [{"instance_noise": -0.1}, {"noise_anneal": 0.0}, {"d_steps": 0}])
 def test_gan_rejects_bad_options(options, tiny):
     with pytest.raises(ValueError, match="gan options"):
-        build_objective(tiny("gan", "projected", options), 1, 16)
+        build_objective(tiny("gan", "projected", options), 1)
 
 
 def test_pixel_rejects_bad_loss(tiny):
     with pytest.raises(ValueError, match="l1"):
-        build_objective(tiny("pixel", "none", {"loss": "l3"}), 1, 16)
+        build_objective(tiny("pixel", "none", {"loss": "l3"}), 1)
 
 
 def test_objective_construction_is_seeded(tiny):
-    a = build_objective(tiny("gan", "projected"), 1, 16)
+    a = build_objective(tiny("gan", "projected"), 1)
     torch.manual_seed(99)  # the global seed before the call must not matter
-    b = build_objective(tiny("gan", "projected"), 1, 16)
+    b = build_objective(tiny("gan", "projected"), 1)
     for name in a.networks:
         for (k, v), (_, w) in zip(a.networks[name].state_dict().items(), b.networks[name].state_dict().items()):
             assert torch.equal(v, w), f"{name}.{k}"

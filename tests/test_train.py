@@ -106,7 +106,7 @@ def test_zero_steps_saves_the_untrained_model(tmp_path, tiny_data, make_settings
     assert ckpt.is_file() and log_path.is_file()
     assert len(frame) == 0 and len(pd.read_csv(log_path)) == 0
     model, _ = load_model(ckpt)
-    fresh = build_objective(settings, 1, 16).context.model.eval()
+    fresh = build_objective(settings, 1).context.model.eval()
     lr, _ = load_split(tiny_data, "test")
     with torch.no_grad():
         assert torch.equal(model(lr), fresh(lr))

@@ -7,6 +7,16 @@ A module ``affsr/methods/<objective>.py`` defines
   ``networks`` (every module it trains, by name) and ``phases`` (the optimiser steps of one training
   step, in order). The shared loop in :mod:`affsr.train` does everything else.
 
+Optional, each read with ``getattr`` by whoever needs it:
+
+* ``SUPER_RESOLVES = False`` (module level) — an auxiliary objective (denoiser, density model): its
+  runs train one network, make no SR outputs and are not evaluated as methods;
+* ``GUIDED_BY = "<objective>"`` (module level) — the objective needs ``context.guides``: snapshots of a
+  run of that auxiliary objective, named by the method's ``guide`` setting;
+* ``Objective.snapshot_points`` (progress fractions in (0, 1]) and ``Objective.snapshot_label(progress)``
+  — the loop keeps labelled copies of the networks there (the snapshot curriculum of App. D);
+* ``Objective.noise_std(progress)`` — logged as ``instance_noise``.
+
 Which objective × which constraint (projected / soft / none) a method uses is set in params.yaml, so
 AffGAN and SoftGAN, MSE and AffMSE share one file.
 """
@@ -34,6 +44,12 @@ def _module(name: str) -> ModuleType:
 def options_class(name: str) -> type:
     """The ``Options`` dataclass of objective ``name``."""
     return _module(name).Options
+
+
+def super_resolves(name: str) -> bool:
+    """False for auxiliary objectives (a denoiser, a density model): their runs make no SR outputs
+    to evaluate. Declared as ``SUPER_RESOLVES = False`` in the objective's module."""
+    return getattr(_module(name), "SUPER_RESOLVES", True)
 
 
 def objective_class(name: str) -> type:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 from torch import Tensor, nn
-
-from affsr.nets import SRModel
 
 
 @dataclass
@@ -16,6 +14,7 @@ class Batch:
 
     ``lr`` (B, C, h, w) and ``hr`` (B, C, H, W) are paired (x = A y); ``hr_unpaired`` (B, C, H, W) is an
     independent draw of HR images — the GAN's "real" samples, since AffGAN needs only the marginals.
+    (The 2-D toy uses (B, 1) and (B, 2) vectors instead of images; objectives do not care.)
     """
 
     lr: Tensor
@@ -23,16 +22,42 @@ class Batch:
     hr_unpaired: Tensor
 
 
+class NetworkFactory(Protocol):
+    """Builds the auxiliary networks an objective needs, sized for the data (images or the 2-D toy)."""
+
+    def discriminator(self) -> nn.Module: ...
+
+    def denoiser(self) -> nn.Module: ...
+
+    def density(self) -> nn.Module: ...
+
+
+@dataclass
+class Guide:
+    """A frozen snapshot of a trained auxiliary network (a denoiser or a density model).
+
+    ``label`` is what distinguishes snapshots: the noise level σ of a denoiser snapshot, or the
+    training progress of a density-model snapshot. Guides come in curriculum order.
+    """
+
+    label: float
+    network: nn.Module
+
+
 @dataclass
 class Context:
-    """Everything an objective may use to build itself; no files, no device choice."""
+    """Everything an objective may use to build itself; no files, no device choice.
 
-    model: SRModel
+    ``model`` is the super-resolver ŷ = model(x) (``model.op`` is A, ``model.constraint`` one of
+    projected / soft / none); ``guides`` are loaded by the CLI from the run named by the method's
+    ``guide`` setting (empty otherwise).
+    """
+
+    model: nn.Module
     options: object
     consistency_weight: float
-    channels: int
-    hr_size: int
-    settings: object  # affsr.config.RunSettings, for network sizes
+    nets: NetworkFactory
+    guides: list[Guide] = field(default_factory=list)
 
 
 @dataclass
@@ -62,4 +87,9 @@ def generator_networks(context: Context) -> dict[str, nn.Module]:
     return {"generator": context.model}
 
 
-__all__ = ["Batch", "Context", "Phase", "consistency_penalty", "generator_networks"]
+def current_guide(context: Context, progress: float) -> Guide:
+    """The snapshot curriculum (paper App. D): guides in turn, each for an equal share of training."""
+    if not context.guides:
+        raise ValueError("this objective needs guide snapshots: set the method's `guide` in params.yaml")
+    index = min(int(progress * len(context.guides)), len(context.guides) - 1)
+    return context.guides[index]

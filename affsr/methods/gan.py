@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from affsr.methods.base import Batch, Context, Phase, consistency_penalty, generator_networks
-from affsr.nets import Discriminator
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Objective:
                 f"got {options}"
             )
         self.context = context
-        self.discriminator = Discriminator(context.channels, context.settings.discriminator.widths)
+        self.discriminator = context.nets.discriminator()
         self.networks = {**generator_networks(context), "discriminator": self.discriminator}
         self.phases = [Phase("discriminator", "discriminator", self.discriminator_loss)] * options.d_steps
         self.phases = self.phases + [Phase("generator", "generator", self.generator_loss)]
