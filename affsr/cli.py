@@ -63,7 +63,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     settings = RunSettings.parse(_settings(args, args.method))
     resume = Path(args.resume_dir) if args.resume_dir else Path(args.checkpoint).parent / ".resume"
     log = train(settings, Path(args.data), Path(args.checkpoint), Path(args.log), resume,
-                progress=not args.quiet)
+                progress=not args.quiet, guide_checkpoint=Path(args.guide) if args.guide else None)
     if len(log):
         last = log.iloc[-1]
         losses = ", ".join(f"{k} {last[k]:.4g}" for k in log.columns if k.startswith("loss_"))
@@ -73,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from affsr.evaluate import evaluate, save_samples
 
-    metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None)
+    metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None,
+                           density_checkpoint=Path(args.density) if args.density else None)
     write_csv(args.out, metrics, float_format="%.6g")
     if args.samples:
         save_samples(Path(args.samples), sr, args.n_samples)
@@ -168,13 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="final checkpoint path (.pt)")
     p.add_argument("--log", required=True, help="loss log CSV")
     p.add_argument("--resume-dir", help="resumable state (default: .resume beside the checkpoint)")
+    p.add_argument("--guide", help="checkpoint of the auxiliary run guiding this one (AffDG, AffLL)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_train)
 
     p = verbs.add_parser("evaluate", help="metrics of one method (or reference) on the test split")
     p.add_argument("--data", required=True)
-    p.add_argument("--method", required=True, help="run name, or bicubic / pinv without --checkpoint")
+    p.add_argument("--method", required=True,
+                   help="run name, or bicubic / pinv / hr (real images) without --checkpoint")
     p.add_argument("--checkpoint")
+    p.add_argument("--density", help="held-out density-model checkpoint: adds cross_entropy (bits/dim)")
     p.add_argument("--out", required=True, help="metrics CSV")
     p.add_argument("--samples", help="npz with the first test outputs, for figures")
     p.add_argument("--n-samples", type=int, default=8)

@@ -123,10 +123,12 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """Evaluation: how many test outputs to keep for the figures."""
+    """Evaluation: how many test outputs to keep for the figures; reference upsamplers; and the
+    method whose density model scores every output (held-out cross-entropy; "" for none)."""
 
     n_samples: int = 8
     references: tuple[str, ...] = ("bicubic", "pinv")
+    density: str = ""
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,16 @@ def validate(params: Params) -> Params:
             _positive(getattr(merged, key), f"{where}.train.{key}", allow_zero=key == "steps")
         if merged.device not in DEVICES:
             raise ConfigError(f"{where}.train.device: '{merged.device}' is not one of {DEVICES}")
+    ev = params.evaluate
+    for ref in ev.references:
+        if ref not in ("bicubic", "pinv"):
+            raise ConfigError(f"params.evaluate.references: '{ref}' is not one of: bicubic, pinv")
+    if ev.density and (ev.density not in params.methods
+                       or params.methods[ev.density].objective != "density_fit"):
+        raise ConfigError(f"params.evaluate.density: '{ev.density}' is not a density_fit method in params.methods")
+    if ev.density and params.methods[ev.density].split == "train":
+        raise ConfigError(f"params.evaluate.density: '{ev.density}' trains on the train split; the held-out "
+                          "model must use a split no method trained on (set its `split: val`)")
     return params
 
 

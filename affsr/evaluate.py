@@ -16,7 +16,7 @@ from affsr.files import write_npz
 from affsr.data import load_manifest, load_split
 from affsr.metrics import all_metrics, reference_outputs
 from affsr.operators import Downsampling
-from affsr.train import load_model, pick_device
+from affsr.train import load_model, load_network, pick_device
 
 
 def data_operator(data_dir: Path) -> Downsampling:
@@ -34,30 +34,51 @@ def super_resolve(model: torch.nn.Module, lr: torch.Tensor, batch_size: int = 25
     return torch.cat(parts)
 
 
+REAL_HR = "hr"  # a "method" whose outputs are the real HR test images: the cross-entropy reference
+
+
 def evaluate(
-    data_dir: Path, method: str, checkpoint_path: Path | None = None, split: str = "test"
+    data_dir: Path,
+    method: str,
+    checkpoint_path: Path | None = None,
+    split: str = "test",
+    density_checkpoint: Path | None = None,
 ) -> tuple[pd.DataFrame, torch.Tensor]:
     """Metrics (tidy rows dataset, method, metric, value) and the outputs ŷ of one method.
 
-    ``method`` names either a trained run (``checkpoint_path`` given) or a reference upsampler
-    (``bicubic`` or ``pinv`` = A⁺x, no checkpoint).
+    ``method`` names a trained run (``checkpoint_path`` given), a reference upsampler (``bicubic`` or
+    ``pinv`` = A⁺x) or ``hr`` (the real HR images: only their cross-entropy is meaningful).
+    With ``density_checkpoint`` (the held-out density model, trained on a split no method saw), the
+    metric ``cross_entropy`` (bits/dim, lower = more likely under that model) is added; real HR
+    images, being 8-bit, are dequantised first, model outputs are continuous and are not.
     """
     data_dir = Path(data_dir)
     op = data_operator(data_dir)
     lr, hr = load_split(data_dir, split)
-    if checkpoint_path is None:
-        sr = reference_outputs(method, lr, op)
+    device = pick_device("auto")
+    if method == REAL_HR:
+        if density_checkpoint is None:
+            raise ValueError("method 'hr' is only a cross-entropy reference: pass a density checkpoint")
+        sr, values = hr, {}
     else:
-        model, settings = load_model(checkpoint_path, pick_device("auto"))
-        sr = super_resolve(model, lr)
-    values = all_metrics(sr, lr, hr, op)
+        if checkpoint_path is None:
+            sr = reference_outputs(method, lr, op)  # float64: its consistency is exact
+        else:
+            model, _ = load_model(checkpoint_path, device)
+            sr = super_resolve(model, lr)
+        values = all_metrics(sr, lr, hr, op)
+    if density_checkpoint is not None:
+        from affsr.density import cross_entropy
+
+        density, _ = load_network(density_checkpoint, "density", device)
+        values["cross_entropy"] = cross_entropy(density, sr.float().to(device), dequantize=method == REAL_HR)
     dataset = data_dir.name
     rows = [{"dataset": dataset, "method": method, "metric": k, "value": v} for k, v in values.items()]
     return pd.DataFrame(rows), sr
 
 
-METRIC_ORDER = ("psnr", "ssim", "lr_mse", "lr_rel")
-_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}"}
+METRIC_ORDER = ("psnr", "ssim", "lr_mse", "lr_rel", "cross_entropy")
+_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}", "cross_entropy": "{:.3f}"}
 
 
 def _wide(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +87,8 @@ def _wide(metrics: pd.DataFrame) -> pd.DataFrame:
                                aggfunc="first", sort=False)
     order = [c for c in METRIC_ORDER if c in wide.columns]
     wide = wide[order + [c for c in wide.columns if c not in order]]
-    return wide.apply(lambda col: col.map(lambda v: _FORMATS.get(col.name, "{:.2e}").format(v)))
+    return wide.apply(lambda col: col.map(
+        lambda v: "–" if pd.isna(v) else _FORMATS.get(col.name, "{:.2e}").format(v)))
 
 
 def summary_table(metrics: pd.DataFrame) -> str:
@@ -82,7 +104,9 @@ def summary_markdown(metrics: pd.DataFrame) -> str:
     legend = (
         "\n\nTest split. psnr (dB) and ssim on [0, 1] pixel values, higher is better; lr_mse = mean "
         "(x − Aŷ)² and lr_rel = ‖Aŷ − x‖/‖x‖, the consistency with the LR input, lower is better. "
-        "`pinv` is A⁺x, `bicubic` plain bicubic upsampling.\n"
+        "`pinv` is A⁺x, `bicubic` plain bicubic upsampling. cross_entropy: bits/dim of the outputs under "
+        "a density model trained on a split no method saw (lower = more likely; `hr` = real test "
+        "images). A likelihood model is expected to favour blur (paper App. E).\n"
     )
     return "# affsr results\n\n" + "\n".join(lines) + legend
 

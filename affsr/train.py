@@ -25,7 +25,7 @@ from affsr import checkpoint
 from affsr.config import ConfigError, RunSettings, TrainConfig, from_dict
 from affsr.data import load_manifest, load_split
 from affsr.files import write_csv
-from affsr.methods import objective_class, options_class
+from affsr.methods import guided_by, objective_class, options_class
 from affsr.methods.base import Batch, Context, Guide
 from affsr.nets import Generator, ImageNetworks, SRModel
 from affsr.operators import Downsampling
@@ -74,6 +74,12 @@ def load_guides(checkpoint_path: Path, settings: RunSettings, channels: int) -> 
     """The snapshots of an auxiliary run (denoiser or density model), frozen, in curriculum order."""
     state, stored = checkpoint.load(checkpoint_path)
     aux = RunSettings.parse({k: v for k, v in stored.items() if k != "data"})
+    expected = guided_by(settings.objective)
+    if aux.objective != expected:
+        raise ConfigError(
+            f"{checkpoint_path}: a '{aux.objective}' run cannot guide objective '{settings.objective}', "
+            f"which needs a '{expected or 'no'}' run"
+        )
     snapshots = state.get("snapshots") or []
     if not snapshots:
         raise checkpoint.CheckpointError(f"{checkpoint_path}: holds no snapshots to guide training with")
@@ -274,17 +280,22 @@ def train(
     return log
 
 
+def load_network(checkpoint_path: Path, name: str, device: torch.device | str = "cpu"):
+    """Network ``name`` of a finished run (eval mode, frozen), rebuilt from the settings it carries:
+    e.g. the held-out density model used for evaluation. Returns (network, settings)."""
+    state, stored = checkpoint.load(checkpoint_path)
+    try:
+        settings = RunSettings.parse({k: v for k, v in stored.items() if k != "data"})
+        objective = build_objective(settings, int(state["channels"]))
+        network = objective.networks[name]
+        network.load_state_dict(state["networks"][name])
+    except (ConfigError, KeyError, RuntimeError) as err:
+        raise checkpoint.CheckpointError(
+            f"{checkpoint_path}: settings or weights do not fit a usable '{name}' network ({err})"
+        ) from None
+    return network.to(device).eval().requires_grad_(False), settings
+
+
 def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tuple[SRModel, RunSettings]:
     """The trained SR model of a checkpoint (eval mode), rebuilt from the settings it carries."""
-    state, stored = checkpoint.load(checkpoint_path)
-    stored = {k: v for k, v in stored.items() if k != "data"}
-    try:
-        settings = RunSettings.parse(stored)
-    except ConfigError as err:
-        raise checkpoint.CheckpointError(f"{checkpoint_path}: settings inside do not parse ({err})") from None
-    model = build_model(settings, int(state["channels"]))
-    try:
-        model.load_state_dict(state["networks"]["generator"])
-    except (KeyError, RuntimeError) as err:
-        raise checkpoint.CheckpointError(f"{checkpoint_path}: weights do not fit the model ({err})") from None
-    return model.to(device).eval(), settings
+    return load_network(checkpoint_path, "generator", device)

@@ -52,6 +52,11 @@ def super_resolves(name: str) -> bool:
     return getattr(_module(name), "SUPER_RESOLVES", True)
 
 
+def guided_by(name: str) -> str:
+    """The auxiliary objective whose snapshots objective ``name`` needs as guides ("" for none)."""
+    return getattr(_module(name), "GUIDED_BY", "")
+
+
 def objective_class(name: str) -> type:
     """The ``Objective`` class of objective ``name``."""
     return _module(name).Objective

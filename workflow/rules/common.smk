@@ -4,6 +4,7 @@ from pathlib import Path
 
 import affsr
 from affsr.config import ConfigError, load_params, resolve, resolve_dataset
+from affsr.methods import super_resolves
 
 try:
     PARAMS = load_params(config)
@@ -11,8 +12,11 @@ except ConfigError as err:
     raise WorkflowError(f"params.yaml: {err}") from None
 
 DATASETS = list(PARAMS.datasets)
-METHODS = list(PARAMS.methods)
-REFERENCES = list(PARAMS.evaluate.references)
+METHODS = list(PARAMS.methods)  # every training run, auxiliary ones (denoiser, density models) too
+SR_METHODS = [m for m in METHODS if super_resolves(PARAMS.methods[m].objective)]
+HELDOUT_DENSITY = PARAMS.evaluate.density  # a method name, or "" for no cross-entropy
+REFERENCES = list(PARAMS.evaluate.references) + (["hr"] if HELDOUT_DENSITY else [])
+EVALUATED = REFERENCES + SR_METHODS
 PACKAGE = Path(affsr.__file__).parent
 CONDA_ENV = "../envs/affsr.yaml"
 
@@ -32,7 +36,23 @@ def dataset_settings(wildcards):
 
 
 def trained_checkpoint(wildcards):
-    """A trained run's checkpoint; references (bicubic, pinv) need none."""
+    """A trained run's checkpoint; references (bicubic, pinv, hr) need none."""
     if wildcards.method in REFERENCES:
         return []
-    return f"runs/{wildcards.dataset}/{wildcards.method}/model.pt"
+    return [f"runs/{wildcards.dataset}/{wildcards.method}/model.pt"]
+
+
+def guide_checkpoint(wildcards):
+    """The auxiliary run whose snapshots guide this one (AffDG: the denoiser; AffLL: the density)."""
+    guide = PARAMS.methods[wildcards.method].guide
+    return [f"runs/{wildcards.dataset}/{guide}/model.pt"] if guide else []
+
+
+def density_checkpoint(wildcards):
+    """The held-out density model that scores every method's outputs (cross-entropy)."""
+    return [f"runs/{wildcards.dataset}/{HELDOUT_DENSITY}/model.pt"] if HELDOUT_DENSITY else []
+
+
+def option(flag, paths):
+    """`--flag path` for an optional single input, or nothing."""
+    return f"{flag} {paths[0]}" if paths else ""

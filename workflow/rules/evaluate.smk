@@ -5,26 +5,27 @@ rule evaluate:
         "data/{dataset}/manifest.json",
         code("evaluate", "metrics", "files"),
         checkpoint=trained_checkpoint,
+        density=density_checkpoint,
     output:
         metrics="results/eval/{dataset}/{method}.csv",
         samples="results/samples/{dataset}/{method}.npz",
     params:
-        checkpoint=lambda w: f"--checkpoint runs/{w.dataset}/{w.method}/model.pt"
-        if w.method not in REFERENCES else "",
+        checkpoint=lambda w: option("--checkpoint", trained_checkpoint(w)),
+        density=lambda w: option("--density", density_checkpoint(w)),
         n_samples=PARAMS.evaluate.n_samples,
     conda:
         CONDA_ENV
     log:
         "results/logs/evaluate/{dataset}/{method}.log",
     shell:
-        "affsr evaluate --data data/{wildcards.dataset} --method {wildcards.method} {params.checkpoint} "
+        "affsr evaluate --data data/{wildcards.dataset} --method {wildcards.method} {params.checkpoint} {params.density} "
         "--out {output.metrics} --samples {output.samples} --n-samples {params.n_samples} > {log} 2>&1"
 
 
 rule aggregate:
     """One tidy table (dataset, method, metric, value) and a Markdown summary."""
     input:
-        expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=REFERENCES + METHODS),
+        expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=EVALUATED),
     output:
         metrics="results/metrics.csv",
         json="results/metrics.json",

@@ -3,8 +3,7 @@ rule figures:
     input:
         code("plots"),
         metrics="results/metrics.csv",
-        samples=expand("results/samples/{dataset}/{method}.npz", dataset=DATASETS,
-                       method=REFERENCES + METHODS),
+        samples=expand("results/samples/{dataset}/{method}.npz", dataset=DATASETS, method=EVALUATED),
         losses=expand("results/logs/train/{dataset}/{method}.csv", dataset=DATASETS, method=METHODS),
     output:
         "results/figures/metrics.png",
@@ -12,7 +11,7 @@ rule figures:
         expand("results/figures/training_{dataset}.png", dataset=DATASETS),
     params:
         data=expand("data/{dataset}", dataset=DATASETS),
-        methods=REFERENCES + METHODS,
+        methods=[m for m in EVALUATED if m != "hr"],
     conda:
         CONDA_ENV
     log:

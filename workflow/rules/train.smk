@@ -6,11 +6,13 @@ rule train:
         code("train", "nets", "operators", "checkpoint", "config", "files", "methods/base",
              "methods/__init__"),
         lambda w: code(f"methods/{PARAMS.methods[w.method].objective}"),
+        guide=guide_checkpoint,
     output:
         checkpoint="runs/{dataset}/{method}/model.pt",
         losses="results/logs/train/{dataset}/{method}.csv",
     params:
         settings=run_settings,
+        guide=lambda w: option("--guide", guide_checkpoint(w)),
     conda:
         CONDA_ENV
     log:
@@ -20,4 +22,4 @@ rule train:
     shell:
         "affsr train --quiet --dataset {wildcards.dataset} --method {wildcards.method} "
         "--settings {params.settings:q} --data data/{wildcards.dataset} "
-        "--checkpoint {output.checkpoint} --log {output.losses} > {log} 2>&1"
+        "--checkpoint {output.checkpoint} --log {output.losses} {params.guide} > {log} 2>&1"
