@@ -57,13 +57,42 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     print(f"prepared {args.out}: {counts}")
 
 
+def cmd_toy(args: argparse.Namespace) -> None:
+    from affsr import plots, toy
+    from affsr.config import from_dict
+    from affsr.evaluate import markdown_table
+
+    if args.settings:
+        settings = _settings(args, None)
+    else:
+        from affsr.config import resolve_toy
+
+        settings = resolve_toy(load_params(args.params))
+    cfg = from_dict(toy.ToyConfig, settings["toy"], "settings.toy")
+    metrics, figure_data = toy.run_toy_study(cfg, int(settings["seed"]), progress=not args.quiet)
+    write_csv(args.out, metrics, float_format="%.6g")
+    table = toy.table1(metrics).reset_index()
+    shown = pd.DataFrame({
+        "model": table["model"],
+        "H[q, p_Y] ours (nats)": table["H ours"],
+        "H paper": table["paper_cross_entropy"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}"),
+        "ℓ_MSE(x, Aŷ) ours": table["ℓ_MSE ours"],
+        "ℓ_MSE paper": table["paper_lr_mse"].map(lambda v: "–" if pd.isna(v) else f"{v:.3g}"),
+    })
+    write_text(args.table, "# 2-D toy: the paper's Table 1 beside ours (mean ± std over restarts)\n\n"
+               + markdown_table(shown) + "\n")
+    plots.toy_figure(figure_data, Path(args.figure))
+    print(shown.to_string(index=False))
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from affsr.train import train
 
     settings = RunSettings.parse(_settings(args, args.method))
     resume = Path(args.resume_dir) if args.resume_dir else Path(args.checkpoint).parent / ".resume"
     log = train(settings, Path(args.data), Path(args.checkpoint), Path(args.log), resume,
-                progress=not args.quiet, guide_checkpoint=Path(args.guide) if args.guide else None)
+                progress=not args.quiet, guide_checkpoint=Path(args.guide) if args.guide else None,
+                discard_stale=args.discard_stale_resume)
     if len(log):
         last = log.iloc[-1]
         losses = ", ".join(f"{k} {last[k]:.4g}" for k in log.columns if k.startswith("loss_"))
@@ -122,7 +151,8 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
     out = Path(args.out_dir)
     metrics = read_metrics([Path(args.metrics)])
-    plots.metrics_plot(metrics, out / "metrics.png")
+    images = metrics[metrics["dataset"] != "toy"]  # the toy has its own figure (and nats, not bits)
+    plots.metrics_plot(images, out / "metrics.png")
     for data_dir in args.data:
         dataset = Path(data_dir).name
         lr, hr = load_split(Path(data_dir), "test")
@@ -145,6 +175,8 @@ def cmd_figures(args: argparse.Namespace) -> None:
                     logs[f"{dataset}/{name}"] = frame
         if logs:
             plots.training_curves(logs, out / f"training_{dataset}.png")
+        if {"psnr", "cross_entropy"} <= set(images[images["dataset"] == dataset]["metric"]):
+            plots.perception_distortion(images, out / f"likelihood_{dataset}.png", dataset)
     print(f"figures written to {out}")
 
 
@@ -162,6 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="data folder, e.g. data/grass")
     p.set_defaults(run=cmd_prepare)
 
+    p = verbs.add_parser("toy", help="the 2-D toy MAP experiment (paper Table 1 and Fig. 1)")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--settings", help="resolved toy settings as JSON (what the workflow passes)")
+    p.add_argument("--out", required=True, help="tidy metrics CSV (dataset toy)")
+    p.add_argument("--table", required=True, help="Markdown table beside the paper's Table 1")
+    p.add_argument("--figure", required=True, help="PNG in the style of the paper's Fig. 1")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=cmd_toy)
+
     p = verbs.add_parser("train", help="train one method on one data set (resumes if interrupted)")
     settings_args(p)
     p.add_argument("--method", required=True)
@@ -170,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", required=True, help="loss log CSV")
     p.add_argument("--resume-dir", help="resumable state (default: .resume beside the checkpoint)")
     p.add_argument("--guide", help="checkpoint of the auxiliary run guiding this one (AffDG, AffLL)")
+    p.add_argument("--discard-stale-resume", action="store_true",
+                   help="resume state from other settings: start over instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_train)
 

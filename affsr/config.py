@@ -145,6 +145,7 @@ class Params:
     density: DensityConfig = DensityConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    toy: dict = field(default_factory=dict)  # affsr.toy.ToyConfig; validated there
 
 
 # ----------------------------------------------------------------------------------------- parsing
@@ -267,6 +268,14 @@ def validate(params: Params) -> Params:
             _positive(getattr(merged, key), f"{where}.train.{key}", allow_zero=key == "steps")
         if merged.device not in DEVICES:
             raise ConfigError(f"{where}.train.device: '{merged.device}' is not one of {DEVICES}")
+    from affsr.toy import ToyConfig
+
+    try:
+        from_dict(ToyConfig, params.toy, "params.toy")
+    except ConfigError:
+        raise
+    except ValueError as err:  # ToyConfig's own range checks
+        raise ConfigError(f"params.toy: {err}") from None
     ev = params.evaluate
     for ref in ev.references:
         if ref not in ("bicubic", "pinv"):
@@ -320,6 +329,11 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
         "denoiser": dataclasses.asdict(params.denoiser),
         "density": dataclasses.asdict(params.density),
     }
+
+
+def resolve_toy(params: Params) -> dict:
+    """What ``affsr toy`` needs: the toy's own section and the seed."""
+    return {"seed": params.seed, "toy": dict(params.toy)}
 
 
 def resolve_dataset(params: Params, dataset: str) -> dict:

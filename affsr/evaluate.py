@@ -96,19 +96,26 @@ def summary_table(metrics: pd.DataFrame) -> str:
     return _wide(metrics).to_string()
 
 
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (cells as they are, no index)."""
+    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def summary_markdown(metrics: pd.DataFrame) -> str:
     """The same table in Markdown (results/summary.md), with what each metric means."""
-    wide = _wide(metrics).reset_index()
-    lines = ["| " + " | ".join(wide.columns) + " |", "|" + "---|" * len(wide.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in wide.itertuples(index=False)]
+    table = markdown_table(_wide(metrics).reset_index())
     legend = (
         "\n\nTest split. psnr (dB) and ssim on [0, 1] pixel values, higher is better; lr_mse = mean "
         "(x − Aŷ)² and lr_rel = ‖Aŷ − x‖/‖x‖, the consistency with the LR input, lower is better. "
         "`pinv` is A⁺x, `bicubic` plain bicubic upsampling. cross_entropy: bits/dim of the outputs under "
         "a density model trained on a split no method saw (lower = more likely; `hr` = real test "
-        "images). A likelihood model is expected to favour blur (paper App. E).\n"
+        "images). A likelihood model is expected to favour blur (paper App. E). Dataset `toy`: the "
+        "2-D experiment, cross_entropy in nats under the KDE prior (paper Table 1; see "
+        "results/toy/table1.md).\n"
     )
-    return "# affsr results\n\n" + "\n".join(lines) + legend
+    return "# affsr results\n\n" + table + legend
 
 
 def metrics_tree(metrics: pd.DataFrame) -> dict:

@@ -92,7 +92,8 @@ class Denoiser(nn.Module):
     """Denoising auto-encoder D(ỹ) for HR images (paper, grass: 4 conv layers × 128 maps).
 
     Residual form D(ỹ) = ỹ + r(ỹ), so that (D(ỹ) − ỹ)/σ² — the score estimate of AffDG (Eq. 12) — is the
-    network's own output scaled, not a small difference of two large numbers. Convs keep the size.
+    network's own output scaled, not a small difference of two large numbers. Convs keep the size;
+    replicate padding, because zero padding reads as a dark frame that the score would push against.
     """
 
     def __init__(self, channels: int, width: int = 64, depth: int = 4):
@@ -100,9 +101,9 @@ class Denoiser(nn.Module):
         layers: list[nn.Module] = []
         previous = channels
         for _ in range(depth - 1):
-            layers += [nn.Conv2d(previous, width, 3, padding=1), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(previous, width, 3, padding=1, padding_mode="replicate"), nn.ReLU(inplace=True)]
             previous = width
-        layers.append(nn.Conv2d(previous, channels, 3, padding=1))
+        layers.append(nn.Conv2d(previous, channels, 3, padding=1, padding_mode="replicate"))
         self.residual = nn.Sequential(*layers)
 
     def forward(self, y: Tensor) -> Tensor:

@@ -367,6 +367,41 @@ def metrics_plot(metrics: pd.DataFrame, path: Path) -> None:
 # --------------------------------------------------------------------------- 3. training curves
 
 
+def perception_distortion(metrics: pd.DataFrame, path: Path, dataset: str) -> None:
+    """Held-out cross-entropy (bits/dim, lower = more likely) against PSNR (dB), one point per method.
+
+    The perception–distortion picture: pixel losses sit at high PSNR, sharp (GAN) outputs at lower
+    PSNR; the horizontal line is the real HR images' cross-entropy. Under a likelihood model blurry
+    outputs are expected to look *more* likely than real data (paper App. E), so read the y-axis as
+    "what the density model prefers", not as quality.
+    """
+    rows = metrics[(metrics["dataset"] == dataset)]
+    wide = rows.pivot_table(index="method", columns="metric", values="value", aggfunc="mean", sort=False)
+    if "cross_entropy" not in wide.columns or "psnr" not in wide.columns:
+        raise ValueError(f"perception_distortion: {dataset} needs both psnr and cross_entropy metrics")
+    points = wide.dropna(subset=["psnr", "cross_entropy"])
+    if points.empty:
+        raise ValueError(f"perception_distortion: no method of {dataset} has both psnr and cross_entropy")
+    with _style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(6.4, 4.6))
+        try:
+            palette = sns.color_palette("tab10", len(points))
+            for (method, row), color in zip(points.iterrows(), palette):
+                ax.scatter(row["psnr"], row["cross_entropy"], s=60, color=color, zorder=3)
+                ax.annotate(str(method), (row["psnr"], row["cross_entropy"]), xytext=(5, 4),
+                            textcoords="offset points", fontsize=9)
+            if "hr" in wide.index and np.isfinite(wide.loc["hr", "cross_entropy"]):
+                ax.axhline(wide.loc["hr", "cross_entropy"], color="0.3", ls="--", lw=1)
+                ax.annotate("real HR images", (ax.get_xlim()[0], wide.loc["hr", "cross_entropy"]),
+                            xytext=(4, 4), textcoords="offset points", fontsize=9, color="0.3")
+            ax.set_xlabel("PSNR (dB) → less distortion")
+            ax.set_ylabel("held-out cross-entropy (bits/dim) ↓ more likely")
+            ax.set_title(f"{dataset}: likelihood vs distortion", fontweight="bold")
+            _save_atomic(fig, path)
+        finally:
+            plt.close(fig)
+
+
 def training_curves(logs: dict[str, pd.DataFrame], path: Path) -> None:
     """Training-loss curves: one subplot per run, each ``loss_*`` column vs ``step``.
 
@@ -452,6 +487,114 @@ def training_curves(logs: dict[str, pd.DataFrame], path: Path) -> None:
             fig.suptitle(
                 "Training curves (faint: raw; bold: rolling mean)", fontsize=13, fontweight="bold"
             )
+            fig.tight_layout()
+            _save_atomic(fig, path)
+        finally:
+            plt.close(fig)
+
+
+# --------------------------------------------------------------------------- 4. the 2-D toy (Fig. 1)
+
+#: Colours of the toy's methods (fixed, so panels and runs agree).
+TOY_COLORS = {"map": "#1f77b4", "mse": "#2ca02c", "mae": "#9467bd", "affgan": "#d62728", "softgan": "#ff7f0e",
+              "affdg": "#17becf", "softdg": "#8c564b"}
+TOY_NAMES = {"map": "MAP", "mse": "MSE", "mae": "MAE", "affgan": "AffGAN", "softgan": "SoftGAN",
+             "affdg": "AffDG", "softdg": "SoftDG"}
+
+
+def _split_jumps(y: np.ndarray, gap: float) -> np.ndarray:
+    """Insert NaN rows where consecutive points are more than ``gap`` apart (no lines across jumps)."""
+    if len(y) < 2:
+        return y
+    jumps = np.flatnonzero(np.linalg.norm(np.diff(y, axis=0), axis=1) > gap) + 1
+    return np.insert(y.astype(float), jumps, np.nan, axis=0)
+
+
+def toy_figure(data: Mapping, path: Path | str) -> None:
+    """The paper's Figure 1 for the 2-D toy, as two panels (``data`` from :func:`affsr.toy.run_toy_study`).
+
+    (a) the Swiss-roll prior (grey), the solution line {y : Ay = x} for x = 0.5 with the posterior's
+    magnitude along it (red, drawn as a bump off the line), the posterior mean (MSE's Bayes estimate),
+    median (MAE's) and mode (MAP) for that x, and the brute-force MAP estimates for x ∈ [−8, 8].
+    (b) each method's outputs ŷ(x) for x ∈ [−8, 8] (first restart) over the prior and, when present,
+    the trained denoiser's score field (D(y) − y)/σ² as a light quiver; bold where x lies in
+    ``data["x_typical"]`` (the central 99 % of p_X), faint where the networks extrapolate. Legends give
+    H[q, p] in nats (mean over restarts).
+    """
+    for key in ("prior", "line", "map_curve", "outputs"):
+        if key not in data:
+            raise ValueError(f"toy_figure: data has no '{key}' (expected the dict of affsr.toy.run_toy_study)")
+    prior = np.asarray(data["prior"], dtype=float)
+    line = data["line"]
+    entropy = data.get("cross_entropy", {})
+
+    def label(method: str) -> str:
+        name = TOY_NAMES.get(method, method)
+        h = entropy.get(method)
+        return f"{name} (H = {h:.2f})" if h is not None and np.isfinite(h) else name
+
+    lim = 10.0
+    with _style("white"):
+        fig, axes = plt.subplots(1, 2, figsize=(12.5, 6.2))
+        try:
+            for ax in axes:
+                ax.scatter(prior[:, 0], prior[:, 1], s=2, c="0.75", lw=0, rasterized=True, zorder=1)
+                ax.set_xlim(-lim, lim)
+                ax.set_ylim(-lim, lim)
+                ax.set_aspect("equal")
+                ax.set_xlabel("$y_1$")
+                ax.set_ylabel("$y_2$")
+            ax = axes[0]
+            points = np.asarray(line["points"], dtype=float)
+            logp = np.asarray(line["log_density"], dtype=float)
+            ax.plot(points[:, 0], points[:, 1], color="k", lw=0.8, zorder=2,
+                    label=f"solution line, x = {line['x']:g}")
+            magnitude = np.exp(logp - np.nanmax(logp))
+            normal = np.array([1.0, 1.0]) / np.sqrt(2.0)
+            bump = points + 3.0 * magnitude[:, None] * normal[None, :]
+            ax.fill(np.r_[points[:, 0], bump[::-1, 0]], np.r_[points[:, 1], bump[::-1, 1]], color="#d62728",
+                    alpha=0.35, lw=0, zorder=2)
+            visible = np.where(magnitude[:, None] > 1e-3, bump, np.nan)  # no red over the bare line
+            ax.plot(visible[:, 0], visible[:, 1], color="#d62728", lw=1.2, zorder=3,
+                    label="posterior p(y | x) (scaled)")
+            curve = np.asarray(data["map_curve"]["y"], dtype=float)
+            ax.scatter(curve[:, 0], curve[:, 1], s=6, color=TOY_COLORS["map"], zorder=4,
+                       label="MAP for x ∈ [−8, 8]")
+            markers = {"mse": ("o", "MSE (posterior mean)"), "mae": ("s", "MAE (posterior median)"),
+                       "map": ("*", "MAP (posterior mode)")}
+            for key, (marker, name) in markers.items():
+                if key in line.get("estimates", {}):
+                    p = np.asarray(line["estimates"][key], dtype=float)
+                    ax.scatter([p[0]], [p[1]], marker=marker, s=170 if marker == "*" else 70,
+                               color=TOY_COLORS[key], edgecolor="k", lw=0.8, zorder=6, label=f"{name}, x = {line['x']:g}")
+            ax.set_title("(a) prior, posterior along Ay = 0.5, point estimates", fontweight="bold")
+            ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+
+            ax = axes[1]
+            field = data.get("score_field")
+            if field:
+                pts = np.asarray(field["points"], dtype=float)
+                vec = np.asarray(field["vectors"], dtype=float)
+                norm = np.linalg.norm(vec, axis=1, keepdims=True)
+                unit = vec / np.maximum(norm, 1e-12) * np.minimum(norm, np.percentile(norm, 90))[:, :] / max(
+                    np.percentile(norm, 90), 1e-12)
+                ax.quiver(pts[:, 0], pts[:, 1], unit[:, 0], unit[:, 1], color="0.55", alpha=0.6, width=0.0025,
+                          scale=30, zorder=1.5)
+            lo, hi = data.get("x_typical", (-np.inf, np.inf))
+            for method, out in data["outputs"].items():
+                y = np.asarray(out["y"], dtype=float)
+                x = np.asarray(out["x"], dtype=float)
+                color = TOY_COLORS.get(method)
+                typical = (x >= lo) & (x <= hi)
+                ax.plot(*_split_jumps(y, 1.0).T, color=color, lw=0.9, alpha=0.45, zorder=3)
+                ax.plot(*_split_jumps(np.where(typical[:, None], y, np.nan), 1.0).T, color=color, lw=2.0,
+                        zorder=4, label=label(method))
+            ax.plot(*_split_jumps(curve, 1.0).T, color="k", lw=0.9, ls=":", zorder=5, label=label("map"))
+            title = "(b) outputs ŷ(x), x ∈ [−8, 8]"
+            if field:
+                title += f"; denoiser score field (σ = {field.get('sigma', float('nan')):.2g})"
+            ax.set_title(title, fontweight="bold")
+            ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
             fig.tight_layout()
             _save_atomic(fig, path)
         finally:

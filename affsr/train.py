@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +167,7 @@ def fit(
     device: torch.device,
     resume_path: Path | None = None,
     progress: bool = True,
+    discard_stale: bool = False,
 ) -> _State:
     """The loop: every step runs the objective's phases in order, each one optimiser step.
 
@@ -173,6 +175,8 @@ def fit(
     (whose state is part of the resume state, so a resumed run draws the same batches). If the
     objective defines ``snapshot_points`` (progress fractions) and ``snapshot_label(progress)``, copies
     of its networks are kept at those points (AffDG's denoiser at decreasing σ, App. D).
+    Resume state made with other settings is an error, or with ``discard_stale`` is deleted and the
+    run starts over (the workflow's choice: it reruns a training only when its settings changed).
     """
     for net in objective.networks.values():
         net.to(device).train()
@@ -183,7 +187,13 @@ def fit(
     sampler = torch.Generator().manual_seed(int(settings_dict.get("seed", 0)))
     state = _State(step=0, rows=[], snapshots=[])
     if resume_path and resume_path.exists():
-        state = _load_resume(resume_path, objective, optimisers, sampler, settings_dict, device)
+        try:
+            state = _load_resume(resume_path, objective, optimisers, sampler, settings_dict, device)
+        except checkpoint.CheckpointError as err:
+            if not discard_stale:
+                raise
+            print(f"{name}: starting over, ignoring {err}", file=sys.stderr)
+            resume_path.unlink()
     snapshot_steps = sorted({max(1, round(p * cfg.steps)) for p in getattr(objective, "snapshot_points", [])})
 
     totals: dict[str, torch.Tensor] = {}
@@ -237,6 +247,7 @@ def train(
     resume_dir: Path | None = None,
     progress: bool = True,
     guide_checkpoint: Path | None = None,
+    discard_stale: bool = False,
 ) -> pd.DataFrame:
     """Train one run on images; write the final checkpoint and the loss log (CSV). Returns the log.
 
@@ -266,7 +277,7 @@ def train(
     settings_dict = {**settings.to_dict(), "data": {k: manifest[k] for k in ("source", "seed")}}
     resume_path = Path(resume_dir) / "state.pt" if resume_dir else None
     state = fit(objective, sample_batch, cfg, f"{settings.dataset}/{settings.method}", settings_dict,
-                device, resume_path, progress)
+                device, resume_path, progress, discard_stale)
 
     networks = {k: v.state_dict() for k, v in objective.networks.items()}
     checkpoint.save(checkpoint_path, {"networks": networks, "channels": channels,

@@ -277,3 +277,37 @@ def test_cuda_request_without_cuda_is_a_config_error(tmp_path, tiny_data, make_s
         return
     with pytest.raises(ConfigError, match="cuda"):
         _run(make_settings("mse", steps=1, device="cuda"), tiny_data, tmp_path)
+
+
+def test_stale_resume_state_is_discarded_when_asked(tmp_path, tiny_data, make_settings, capsys):
+    # The workflow reruns a training only when its settings changed; then an old interrupted state
+    # must not block it (discard_stale=True), while by hand the mismatch stays an error (above).
+    settings = make_settings("mse", steps=10, checkpoint_every=5)
+    with pytest.MonkeyPatch.context() as patch:
+        original = train_module.build_objective
+
+        def interrupted(*args, **kwargs):
+            objective = original(*args, **kwargs)
+            calls = []
+
+            def loss(batch, progress, phase=objective.phases[0]):
+                calls.append(1)
+                if len(calls) > 7:
+                    raise Interrupted("simulated kill")
+                return phase.loss(batch, progress)
+
+            objective.phases = [Phase("pixel", "generator", loss)]
+            return objective
+
+        patch.setattr(train_module, "build_objective", interrupted)
+        with pytest.raises(Interrupted):
+            _run(settings, tiny_data, tmp_path)
+    state = tmp_path / ".resume" / "state.pt"
+    assert state.is_file()
+    changed = make_settings("mse", steps=10, checkpoint_every=5, lr=0.01)
+    frame = train(changed, tiny_data, tmp_path / "model.pt", tmp_path / "log.csv",
+                  resume_dir=tmp_path / ".resume", progress=False, discard_stale=True)
+    assert frame["step"].tolist() == [5, 10]  # all ten steps ran: it started over
+    err = capsys.readouterr().err
+    assert "starting over" in err and str(state) in err
+    assert not state.exists()

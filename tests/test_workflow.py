@@ -29,6 +29,8 @@ TINY = {
         "affgan": {"objective": "gan", "constraint": "projected"},
     },
     "evaluate": {"n_samples": 4},
+    "toy": {"restarts": 1, "steps": 20, "dae_steps": 20, "batch_size": 32, "kde_samples": 2000,
+            "eval_samples": 100, "curve_points": 21, "map_step": 0.1, "kde_grid_step": 0.1},
 }
 
 
@@ -74,12 +76,16 @@ def test_lint_is_clean():
 def test_study_outputs(study: Path):
     metrics = pd.read_csv(study / "results" / "metrics.csv")
     assert list(metrics.columns) == ["dataset", "method", "metric", "value"]
+    toy = metrics[metrics.dataset == "toy"]
+    assert {"mse", "affgan", "affdg", "map"} <= set(toy.method) and "cross_entropy" in set(toy.metric)
+    assert (study / "results" / "toy" / "table1.md").read_text().count("|") > 20
+    metrics = metrics[metrics.dataset == "grass"]
     assert set(metrics.method) == {"bicubic", "pinv", "mse", "affgan"}
     assert set(metrics.metric) == {"lr_mse", "lr_rel", "psnr", "ssim"}
     value = metrics.set_index(["method", "metric"]).value
     assert value["affgan", "lr_mse"] <= 1e-10 and value["affgan", "lr_rel"] <= 1e-5
     assert value["mse", "lr_rel"] >= 1e-3 and value["bicubic", "lr_rel"] >= 1e-3
-    for name in ("metrics.png", "samples_grass.png", "training_grass.png"):
+    for name in ("metrics.png", "samples_grass.png", "training_grass.png", "toy.png"):
         png = study / "results" / "figures" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert "| grass | affgan |" in (study / "results" / "summary.md").read_text()

@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 
 import affsr
-from affsr.config import ConfigError, load_params, resolve, resolve_dataset
+from affsr.config import ConfigError, load_params, resolve, resolve_dataset, resolve_toy
 from affsr.methods import super_resolves
 
 try:
@@ -29,6 +29,10 @@ def code(*modules):
 def run_settings(wildcards):
     """Resolved settings of one training run, as JSON (a params change reruns exactly this run)."""
     return json.dumps(resolve(PARAMS, wildcards.dataset, wildcards.method), sort_keys=True)
+
+
+def toy_settings(wildcards):
+    return json.dumps(resolve_toy(PARAMS), sort_keys=True)
 
 
 def dataset_settings(wildcards):

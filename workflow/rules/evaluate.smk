@@ -26,6 +26,7 @@ rule aggregate:
     """One tidy table (dataset, method, metric, value) and a Markdown summary."""
     input:
         expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=EVALUATED),
+        "results/toy/metrics.csv",
     output:
         metrics="results/metrics.csv",
         json="results/metrics.json",

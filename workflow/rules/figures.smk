@@ -9,6 +9,8 @@ rule figures:
         "results/figures/metrics.png",
         expand("results/figures/samples_{dataset}.png", dataset=DATASETS),
         expand("results/figures/training_{dataset}.png", dataset=DATASETS),
+        expand("results/figures/likelihood_{dataset}.png",
+               dataset=DATASETS if HELDOUT_DENSITY else []),
     params:
         data=expand("data/{dataset}", dataset=DATASETS),
         methods=[m for m in EVALUATED if m != "hr"],
