@@ -23,12 +23,17 @@ TINY = {
                            "n_test": 8}},
     "generator": {"width": 8, "blocks": 1},
     "discriminator": {"widths": [8, 16]},
+    "denoiser": {"width": 8, "depth": 2},  # every section DVC lists as params must be present
+    "density": {"width": 8, "layers": 2, "kernel": 3, "first_kernel": 3, "components": 2, "features": 2},
     "train": {"steps": 6, "batch_size": 8, "log_every": 2, "checkpoint_every": 3},
     "methods": {
         "mse": {"objective": "pixel", "constraint": "none", "options": {"loss": "l2"}},
         "affgan": {"objective": "gan", "constraint": "projected"},
+        "dae": {"objective": "dae", "options": {"snapshots": 2}},
+        "affdg": {"objective": "denoiser_guided", "constraint": "projected", "guide": "dae"},
+        "heldout": {"objective": "density_fit", "split": "val", "options": {"snapshots": 1}},
     },
-    "evaluate": {"n_samples": 4},
+    "evaluate": {"n_samples": 4, "density": "heldout"},
     "toy": {"restarts": 1, "steps": 20, "dae_steps": 20, "batch_size": 32, "kde_samples": 2000,
             "eval_samples": 100, "curve_points": 21, "map_step": 0.1, "kde_grid_step": 0.1},
 }
@@ -80,12 +85,15 @@ def test_study_outputs(study: Path):
     assert {"mse", "affgan", "affdg", "map"} <= set(toy.method) and "cross_entropy" in set(toy.metric)
     assert (study / "results" / "toy" / "table1.md").read_text().count("|") > 20
     metrics = metrics[metrics.dataset == "grass"]
-    assert set(metrics.method) == {"bicubic", "pinv", "mse", "affgan"}
-    assert set(metrics.metric) == {"lr_mse", "lr_rel", "psnr", "ssim"}
+    # auxiliary runs (dae, heldout) are not evaluated; the real HR images are, for cross-entropy only
+    assert set(metrics.method) == {"bicubic", "pinv", "hr", "mse", "affgan", "affdg"}
+    assert set(metrics.metric) == {"lr_mse", "lr_rel", "psnr", "ssim", "cross_entropy"}
+    assert set(metrics[metrics.method == "hr"].metric) == {"cross_entropy"}
     value = metrics.set_index(["method", "metric"]).value
     assert value["affgan", "lr_mse"] <= 1e-10 and value["affgan", "lr_rel"] <= 1e-5
+    assert value["affdg", "lr_mse"] <= 1e-10  # guided by the dae run's snapshots, still consistent
     assert value["mse", "lr_rel"] >= 1e-3 and value["bicubic", "lr_rel"] >= 1e-3
-    for name in ("metrics.png", "samples_grass.png", "training_grass.png", "toy.png"):
+    for name in ("metrics.png", "samples_grass.png", "training_grass.png", "toy.png", "likelihood_grass.png"):
         png = study / "results" / "figures" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert "| grass | affgan |" in (study / "results" / "summary.md").read_text()
