@@ -170,13 +170,11 @@ def cmd_figures(args: argparse.Namespace) -> None:
         n = min(len(v) for v in outputs.values())
         plots.sample_grid(lr[:n].numpy(), hr[:n].numpy(), {k: v[:n] for k, v in outputs.items()},
                           out / f"samples_{dataset}.png", title=f"{dataset}: 4× super-resolution (test split)")
-        logs = {}
-        for name in args.methods:
-            path = Path(args.logs_dir) / dataset / f"{name}.csv"
-            if path.exists():
-                frame = pd.read_csv(path)
-                if len(frame):
-                    logs[f"{dataset}/{name}"] = frame
+        logs = {}  # every run's loss log, auxiliary runs (denoiser, density models) included
+        for path in sorted(Path(args.logs_dir, dataset).glob("*.csv")):
+            frame = pd.read_csv(path)
+            if len(frame):
+                logs[f"{dataset}/{path.stem}"] = frame
         if logs:
             plots.training_curves(logs, out / f"training_{dataset}.png")
         if {"psnr", "cross_entropy"} <= set(images[images["dataset"] == dataset]["metric"]):

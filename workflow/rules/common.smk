@@ -22,8 +22,9 @@ CONDA_ENV = "../envs/affsr.yaml"
 
 
 def code(*modules):
-    """The affsr source files a step runs, as inputs (editing one reruns the step)."""
-    return [str(PACKAGE / f"{m}.py") for m in modules]
+    """The affsr source files a step runs, as inputs (editing one reruns the step); every step
+    enters through the command line and reads its settings through config."""
+    return [str(PACKAGE / f"{m}.py") for m in ("cli", "config", *modules)]
 
 
 def run_settings(wildcards):
