@@ -42,19 +42,45 @@ def _settings(args: argparse.Namespace, method: str | None) -> dict:
     return resolve(params, args.dataset, method) if method else resolve_dataset(params, args.dataset)
 
 
-def cmd_prepare(args: argparse.Namespace) -> None:
+def _dataset_settings(args: argparse.Namespace):
+    """(DatasetConfig, OperatorConfig, seed) of ``--dataset``, from --settings or --params."""
     from affsr.config import DatasetConfig, OperatorConfig, from_dict
-    from affsr.data import prepare
-    from affsr.operators import Downsampling
 
     s = dict(_settings(args, None))
     op_cfg = from_dict(OperatorConfig, s.pop("operator"), "settings.operator")
     seed = s.pop("seed")
-    ds = from_dict(DatasetConfig, s, "settings")
+    return from_dict(DatasetConfig, s, "settings"), op_cfg, seed
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from affsr.data import prepare
+    from affsr.operators import Downsampling
+    from affsr.sources import SourceSpec, source
+
+    ds, op_cfg, seed = _dataset_settings(args)
+    kind = source(ds.source).input
+    if kind == "download" and not args.input:
+        raise ConfigError(f"source '{ds.source}' reads a downloaded file: pass --input PATH (the workflow's "
+                          f"download rule writes data/downloads/{args.dataset}/{ds.download.filename})")
+    path = Path(args.input) if args.input else (Path(ds.path) if kind == "path" else None)
+    spec = SourceSpec(path=path, members=ds.members, min_bytes=ds.min_bytes, min_files=ds.min_files)
     op = Downsampling.from_config(op_cfg.kind, op_cfg.scale, sigma=op_cfg.sigma, size=op_cfg.size)
-    manifest = prepare(ds.source, Path(args.out), ds.hr_size, op, ds.n_train, ds.n_val, ds.n_test, seed)
+    manifest = prepare(ds.source, Path(args.out), ds.hr_size, op, ds.n_train, ds.n_val, ds.n_test, seed,
+                       crop=ds.crop, spec=spec, progress=not args.quiet)
     counts = ", ".join(f"{k} {v}" for k, v in manifest.get("counts", {}).items())
     print(f"prepared {args.out}: {counts}")
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from affsr.download import download
+
+    ds, _, _ = _dataset_settings(args)
+    if not ds.download.url:
+        raise ConfigError(f"params.datasets.{args.dataset}.download.url: data set '{args.dataset}' "
+                          f"(source '{ds.source}') has nothing to download")
+    digest = download(ds.download.url, Path(args.out), ds.download.sha256, ds.download.md5,
+                      progress=not args.quiet)
+    print(f"downloaded {args.out} (sha256 {digest})")
 
 
 def cmd_toy(args: argparse.Namespace) -> None:
@@ -89,8 +115,19 @@ def cmd_toy(args: argparse.Namespace) -> None:
     print(shown.to_string(index=False))
 
 
+def _set_threads(threads: int | None) -> None:
+    """Use as many CPU threads as the scheduler gave the job: two 2-thread jobs on 2 cores spin-wait
+    against each other (OpenMP), which made the CPU study markedly slower than 1 thread each."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from affsr.train import train
+
+    _set_threads(args.threads)
 
     settings = RunSettings.parse(_settings(args, args.method))
     resume = Path(args.resume_dir) if args.resume_dir else Path(args.checkpoint).parent / ".resume"
@@ -105,6 +142,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from affsr.evaluate import evaluate, save_samples
+
+    _set_threads(args.threads)
 
     metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None,
                            density_checkpoint=Path(args.density) if args.density else None)
@@ -191,9 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--settings", help="resolved settings as JSON (what the workflow passes)")
         p.add_argument("--dataset", required=True)
 
-    p = verbs.add_parser("prepare", help="cut HR patches and make their LR images with A")
+    p = verbs.add_parser("download", help="fetch a data set's archive (resumes, verifies SHA-256)")
+    settings_args(p)
+    p.add_argument("--out", required=True, help="file to write, e.g. data/downloads/faces/img_align_celeba.zip")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_download)
+
+    p = verbs.add_parser("prepare", help="make HR images and their LR images with A")
     settings_args(p)
     p.add_argument("--out", required=True, help="data folder, e.g. data/grass")
+    p.add_argument("--input", help="the downloaded file of a downloaded source (the download rule's output)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_prepare)
 
     p = verbs.add_parser("toy", help="the 2-D toy MAP experiment (paper Table 1 and Fig. 1)")
@@ -213,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log", required=True, help="loss log CSV")
     p.add_argument("--resume-dir", help="resumable state (default: .resume beside the checkpoint)")
     p.add_argument("--guide", help="checkpoint of the auxiliary run guiding this one (AffDG, AffLL)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--discard-stale-resume", action="store_true",
                    help="resume state from other settings: start over instead of stopping")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -227,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="metrics CSV")
     p.add_argument("--samples", help="npz with the first test outputs, for figures")
     p.add_argument("--n-samples", type=int, default=8)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.set_defaults(run=cmd_evaluate)
 
     p = verbs.add_parser("aggregate", help="join per-run metric CSVs into one tidy table")

@@ -42,14 +42,40 @@ class OperatorConfig:
 
 
 @dataclass(frozen=True)
+class DownloadConfig:
+    """Where an external source's file comes from; ``sha256`` (and ``md5`` if given) is checked after
+    the download. An empty sha256 is accepted once and its digest printed, to be pinned here."""
+
+    url: str = ""
+    sha256: str = ""
+    md5: str = ""
+    filename: str = ""
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
-    """One data set: an embedded image source cut into HR patches of ``hr_size``."""
+    """One data set: an image source (``affsr.sources``) made into HR images of ``hr_size``.
+
+    ``n_train/n_val/n_test``: patch counts (patch sources) or most images per split (image collections).
+    ``crop``: image collections only, the box cut before resizing to hr_size: [] = largest centred
+    square, [size] = centred square, [top, left, size]. ``download``: the file of a downloaded source.
+    ``path``: the folder of a local source (ImageNet). ``members``: archive members to use (textures).
+    ``min_bytes`` / ``min_files``: ImageNet's file-size filter and expected image count.
+    ``steps_scale``: multiplies every run's steps on this data set (the CPU budget; 1 at paper scale).
+    """
 
     source: str
     hr_size: int = 32
     n_train: int = 2048
     n_val: int = 128
     n_test: int = 128
+    crop: tuple[int, ...] = ()
+    download: DownloadConfig = DownloadConfig()
+    path: str = ""
+    members: str = "*"
+    min_bytes: int = 0
+    min_files: int = 0
+    steps_scale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -132,11 +158,29 @@ class EvaluateConfig:
 
 
 @dataclass(frozen=True)
+class ResourceConfig:
+    """What one job of a workflow rule asks the scheduler for (Snakemake ``threads``/``resources``;
+    the SLURM executor turns them into sbatch options)."""
+
+    threads: int = 1
+    mem_mb: int = 2000
+    runtime: int = 60  # minutes
+    gpu: int = 0
+
+
+RULES_WITH_RESOURCES = ("download", "prepare", "train", "evaluate", "toy")
+STUDIES = ("demo", "paper")
+
+
+@dataclass(frozen=True)
 class Params:
-    """The whole of params.yaml."""
+    """The whole of params.yaml (after the ``paper`` section is merged in when ``study: paper``)."""
 
     datasets: dict[str, DatasetConfig]
     methods: dict[str, MethodConfig]
+    study: str = "demo"
+    paper: dict = field(default_factory=dict)
+    resources: dict[str, ResourceConfig] = field(default_factory=dict)
     seed: int = 0
     operator: OperatorConfig = OperatorConfig()
     generator: GeneratorConfig = GeneratorConfig()
@@ -231,14 +275,36 @@ def validate(params: Params) -> Params:
         raise ConfigError(f"params.operator.kind: '{op.kind}' is not one of: gaussian, box")
     _positive(op.scale, "params.operator.scale")
     _positive(op.sigma, "params.operator.sigma")
+    from affsr.sources import SOURCES
+
+    if params.study not in STUDIES:
+        raise ConfigError(f"params.study: '{params.study}' is not one of: {', '.join(STUDIES)}")
+    for rule in params.resources:
+        if rule not in RULES_WITH_RESOURCES:
+            raise ConfigError(f"params.resources.{rule}: unknown rule; allowed: {', '.join(RULES_WITH_RESOURCES)}")
+    if not params.datasets:
+        raise ConfigError("params.datasets: no data sets given")
     for name, ds in params.datasets.items():
         where = f"params.datasets.{name}"
-        for key in ("hr_size", "n_train", "n_val", "n_test"):
+        if ds.source not in SOURCES:
+            close = difflib.get_close_matches(ds.source, list(SOURCES), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{where}.source: '{ds.source}' is not a known source{hint}; known: "
+                              f"{', '.join(sorted(SOURCES))}")
+        for key in ("hr_size", "n_train", "n_val", "n_test", "steps_scale"):
             _positive(getattr(ds, key), f"{where}.{key}")
         if ds.hr_size % op.scale:
             raise ConfigError(
                 f"{where}.hr_size: {ds.hr_size} is not divisible by operator.scale {op.scale}"
             )
+        if len(ds.crop) not in (0, 1, 3) or any(v < 0 for v in ds.crop):
+            raise ConfigError(f"{where}.crop: {list(ds.crop)} must be [], [size] or [top, left, size] (≥ 0)")
+        kind = SOURCES[ds.source].input
+        if kind == "download" and not (ds.download.url and ds.download.filename):
+            raise ConfigError(f"{where}.download: source '{ds.source}' is downloaded; set download.url and "
+                              "download.filename")
+        if kind == "path" and not ds.path:
+            raise ConfigError(f"{where}.path: source '{ds.source}' reads a local folder; set its path")
     for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
         _positive(getattr(params.train, key), f"params.train.{key}", allow_zero=key == "steps")
     if params.train.device not in DEVICES:
@@ -289,6 +355,33 @@ def validate(params: Params) -> Params:
     return params
 
 
+def _merge(base: Any, override: Any) -> Any:
+    """``override`` laid over ``base``: mappings merge key by key, anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def select_study(data: dict) -> dict:
+    """The settings of the chosen study: the file as it is for ``study: demo``; for ``study: paper``
+    the ``paper`` section merged over it (the one switch from CPU demo to paper scale)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"params: expected a mapping, got {data!r}")
+    study = data.get("study", "demo")
+    if study not in STUDIES:
+        raise ConfigError(f"params.study: '{study}' is not one of: {', '.join(STUDIES)}")
+    paper = data.get("paper") or {}
+    if not isinstance(paper, dict):
+        raise ConfigError(f"params.paper: expected a mapping, got {paper!r}")
+    allowed = {f.name for f in dataclasses.fields(Params)} - {"study", "paper"}
+    for key in paper:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"params.paper.{key}: unknown key{hint}; allowed keys: {', '.join(sorted(allowed))}")
+    return _merge(data, paper) if study == "paper" else data
+
+
 def load_params(source: str | Path | dict) -> Params:
     """Read and validate params.yaml (or an already-parsed dict, e.g. Snakemake's ``config``)."""
     if isinstance(source, dict):
@@ -301,7 +394,14 @@ def load_params(source: str | Path | dict) -> Params:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    return validate(from_dict(Params, data))
+    params = validate(from_dict(Params, select_study(data)))
+    if params.study == "demo" and params.paper:
+        # Check the paper scale too, so a typo there shows up now and not on the cluster.
+        try:
+            validate(from_dict(Params, select_study({**data, "study": "paper"})))
+        except ConfigError as err:
+            raise ConfigError(f"{err} (in the paper study: params.paper merged over the file)") from None
+    return params
 
 
 def resolve(params: Params, dataset: str, method: str) -> dict:
@@ -312,6 +412,8 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
         raise ConfigError(f"method '{method}' is not in params.methods: {', '.join(params.methods)}")
     m = params.methods[method]
     train = {**dataclasses.asdict(params.train), **m.train}
+    # The data set's budget scales every run on it alike (affinit's 0 steps stay 0).
+    train["steps"] = int(round(train["steps"] * params.datasets[dataset].steps_scale))
     return {
         "seed": params.seed,
         "dataset": dataset,
@@ -331,6 +433,11 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
     }
 
 
+def rule_resources(params: Params, rule: str) -> ResourceConfig:
+    """Threads, memory, runtime and GPUs of one rule's jobs (defaults where params gives none)."""
+    return params.resources.get(rule, ResourceConfig())
+
+
 def resolve_toy(params: Params) -> dict:
     """What ``affsr toy`` needs: the toy's own section and the seed."""
     return {"seed": params.seed, "toy": dict(params.toy)}
@@ -340,8 +447,10 @@ def resolve_dataset(params: Params, dataset: str) -> dict:
     """What ``affsr prepare`` needs for one data set: its source and sizes, the seed and A."""
     if dataset not in params.datasets:
         raise ConfigError(f"dataset '{dataset}' is not in params.datasets: {', '.join(params.datasets)}")
+    ds = dataclasses.asdict(params.datasets[dataset])
+    ds.pop("steps_scale")  # a training setting: changing it must not remake the data
     return {
-        **dataclasses.asdict(params.datasets[dataset]),
+        **ds,
         "seed": params.seed,
         "operator": dataclasses.asdict(params.operator),
     }

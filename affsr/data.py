@@ -1,4 +1,4 @@
-"""Prepare and load (LR, HR) patch datasets.
+"""Prepare and load (LR, HR) datasets.
 
 Why this module exists: the paper's observation model is noise-free, ``x = A y`` (Eq. 5), and *all* LR data
 are made with the same operator ``A`` that the model's affine projection uses. So a dataset here is a set of
@@ -8,35 +8,43 @@ Layout on disk (written by :func:`prepare`, read by :func:`load_split` / :func:`
 
     out_dir/train.npz   hr uint8 (N, C, H, W)   round(255·y)
     out_dir/val.npz     lr float32 (N, C, h, w) A(hr/255), computed in float64, h = H / scale
-    out_dir/test.npz    positions int64 (N, 3)  (image index, top row, left col) of each HR patch
+    out_dir/test.npz    positions int64 (N, 3)  patches: (image index, top row, left col) of each HR patch
+                        names str (N,)          images: the source file of each HR image
     out_dir/manifest.json   what was made and how (written last: its presence marks a complete dataset)
 
-Splits come from disjoint regions of each source image (horizontal bands, see :func:`band_ranges`), so no
-source pixel appears in two splits. Nothing in this module touches the network.
+Where the images come from is :mod:`affsr.sources`. Patch sources are split by disjoint regions of each
+image (horizontal bands, see :func:`band_ranges`), image collections by image, so no source pixel
+appears in two splits. Nothing in this module touches the network.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from affsr import sources
+from affsr.errors import DataError
 from affsr.files import write_json, write_npz
+from affsr.sources import SourceSpec
 
 __all__ = [
     "DataError",
-    "SOURCES",
     "SPLITS",
     "BAND_FRACTIONS",
     "band_ranges",
     "load_source",
     "prepare",
     "load_split",
+    "hr_to_float",
     "load_positions",
     "load_manifest",
 ]
@@ -52,50 +60,15 @@ MANIFEST_NAME = "manifest.json"
 _OP_CHUNK = 256  # patches per operator call when making LR images (bounds float64 memory)
 
 
-class DataError(ValueError):
-    """A dataset file or setting is missing, corrupt or inconsistent; the message says which and what to do."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# Image sources (embedded in scikit-image: no network access needed)
-# --------------------------------------------------------------------------------------------------------
-
-
-def _unit_float(img: np.ndarray) -> np.ndarray:
-    """uint8 image → float64 in [0, 1] (values k/255, so ``round(255·y)`` recovers the bytes exactly)."""
-    return np.asarray(img, dtype=np.float64) / 255.0
-
-
-def _skimage(name: str) -> Callable[[], list[np.ndarray]]:
-    """A source made of one scikit-image sample image, loaded lazily (import and decode only when asked)."""
-
-    def load() -> list[np.ndarray]:
-        import skimage.data
-
-        return [_unit_float(getattr(skimage.data, name)())]
-
-    load.__doc__ = f"[skimage.data.{name}()] as float64 in [0, 1]."
-    return load
-
-
-#: name → loader returning a list of images, each float in [0, 1], shape (H, W) grey or (H, W, 3) colour.
-#: All images of one source must have the same number of channels. To add a source, add an entry here.
-SOURCES: dict[str, Callable[[], list[np.ndarray]]] = {
-    "skimage_grass": _skimage("grass"),  # 512×512 grey grass texture (the paper's grass set is not public)
-    "skimage_gravel": _skimage("gravel"),  # 512×512 grey texture
-    "skimage_brick": _skimage("brick"),  # 512×512 grey texture
-    "skimage_astronaut": _skimage("astronaut"),  # 512×512 RGB photograph
-}
-
-
-def load_source(source: str) -> list[np.ndarray]:
-    """Load a source's images as float64 arrays of shape (C, H, W) in [0, 1], C ∈ {1, 3}.
+def load_source(source: str, spec: SourceSpec | None = None, seed: int = 0) -> list[np.ndarray]:
+    """Load a patches-layout source's images as float64 arrays (C, H, W) in [0, 1], C ∈ {1, 3}.
 
     Raises DataError for an unknown name, a malformed image or mixed channel counts.
     """
-    if source not in SOURCES:
-        raise DataError(f"unknown data source {source!r}; known sources: {', '.join(sorted(SOURCES))}")
-    images = SOURCES[source]()
+    src = sources.source(source)
+    if src.layout != "patches":
+        raise DataError(f"data source {source!r} is a collection of whole images, not patch images")
+    images = src.load(spec or SourceSpec(), seed)
     if not images:
         raise DataError(f"data source {source!r} returned no images")
     out: list[np.ndarray] = []
@@ -229,6 +202,56 @@ def _downsample(op: Any, hr_u8: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------
 
 
+def _patch_splits(
+    source: str, spec: SourceSpec, hr_size: int, scale: int, counts: dict[str, int], seed: int
+) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+    """Random HR patches from disjoint row bands of every image (patches layout)."""
+    images = load_source(source, spec, seed)
+    _check_sizes(source, images, hr_size, scale)
+    rngs = dict(zip(SPLITS, np.random.default_rng(seed).spawn(len(SPLITS))))
+    arrays = {}
+    for split in SPLITS:
+        positions = _sample_positions(rngs[split], images, split, hr_size, counts[split])
+        arrays[split] = {"hr": _cut(images, positions, hr_size), "positions": positions}
+    details = {
+        "layout": "patches",
+        "band_fractions": dict(BAND_FRACTIONS),
+        "bands": {s: [list(band_ranges(img.shape[1])[s]) for img in images] for s in SPLITS},
+        "bands_note": "per image, half-open row ranges [start, stop); a patch's rows lie inside its band",
+        "image_shapes": [list(img.shape) for img in images],
+    }
+    return arrays, details
+
+
+def _image_splits(
+    source: str, spec: SourceSpec, hr_size: int, crop: tuple[int, ...], seed: int, progress: bool
+) -> tuple[dict[str, dict[str, np.ndarray]], dict]:
+    """One HR image per source image, cropped and resized (images layout); the split is the source's."""
+    from affsr.images import crop_resize
+
+    arrays = {}
+    with sources.source(source).load(spec, seed) as collection:
+        for split in SPLITS:
+            names = list(collection.splits.get(split, []))[: (spec.counts or {}).get(split)]
+            if not names:
+                raise DataError(f"data source {source!r} has no {split} images")
+            hr = None
+            for i, name in enumerate(tqdm(names, desc=f"{source} {split}", unit="img", disable=not progress,
+                                          file=sys.stderr)):
+                patch = crop_resize(collection.read(name), hr_size, tuple(crop))
+                if hr is None:  # allocate once the channel count is known
+                    hr = np.empty((len(names), *patch.shape), dtype=np.uint8)
+                elif patch.shape != hr.shape[1:]:
+                    raise DataError(f"data source {source!r}: image {name} gives {patch.shape}, the first "
+                                    f"gave {hr.shape[1:]}; mixed grey and colour images")
+                hr[i] = patch
+            arrays[split] = {"hr": hr, "names": np.asarray(names, dtype=str)}
+    details = {"layout": "images", "crop": list(crop),
+               "crop_note": "() = largest centred square, (size,) = centred square, (top, left, size) = box; "
+                            "then resized to hr_size (affsr.images.crop_resize)"}
+    return arrays, details
+
+
 def prepare(
     source: str,
     out_dir: Path,
@@ -238,57 +261,68 @@ def prepare(
     n_val: int,
     n_test: int,
     seed: int,
+    *,
+    crop: tuple[int, ...] = (),
+    spec: SourceSpec | None = None,
+    progress: bool = False,
 ) -> dict:
-    """Cut random HR patches from ``source``, make their LR images with ``op`` and write the dataset.
+    """Make a data set from ``source``: HR images, their LR images made with ``op``, and a manifest.
 
     Args:
-        source: a key of :data:`SOURCES`.
+        source: a key of :data:`affsr.sources.SOURCES`.
         out_dir: folder to write ``{train,val,test}.npz`` and ``manifest.json`` into (created if missing;
             existing files there are replaced).
-        hr_size: HR patch side in pixels; must be divisible by ``op.scale`` and fit in every band.
+        hr_size: HR side in pixels; must be divisible by ``op.scale`` (and, for patch sources, fit in
+            every band).
         op: downsampling operator: ``op(y)`` maps torch (B, C, H, W) → (B, C, H/s, W/s); ``op.scale``;
             ``op.describe()`` → JSON-able dict (recorded in the manifest).
-        n_train, n_val, n_test: patch counts per split.
-        seed: the patches are a deterministic function of (source, hr_size, counts, seed). Each split draws
-            from its own child stream of ``numpy.random.default_rng(seed)`` (``Generator.spawn``), so the
+        n_train, n_val, n_test: patch counts per split (patches layout), or the most images per split
+            (images layout; ImageNet's random re-split makes val and test exactly this size).
+        seed: the data are a deterministic function of (source, sizes, counts, seed). Patch splits draw
+            from their own child streams of ``numpy.random.default_rng(seed)`` (``Generator.spawn``), so
             val/test patches do not change when n_train changes.
+        crop: images layout only: the crop box before resizing (see :func:`affsr.images.crop_resize`).
+        spec: what an external source reads (downloaded archive, local folder, filters).
+        progress: show a progress bar while decoding image collections.
 
-    Splits: train patches lie in the top 75 % of each image's rows, val in the next 12.5 %, test in the
-    last 12.5 % (:func:`band_ranges`); a patch lies wholly inside its band, so no pixel is shared.
+    Splits never share source pixels: patch sources cut train from the top 75 % of each image's rows,
+    val from the next 12.5 %, test from the last 12.5 % (:func:`band_ranges`); image collections are split
+    by image.
 
     Returns the manifest dict (also written to ``out_dir/manifest.json``).
     """
     out_dir = Path(out_dir)
     scale = int(op.scale)
-    images = load_source(source)
-    _check_sizes(source, images, hr_size, scale)
+    src = sources.source(source)
+    if hr_size % scale:
+        raise DataError(f"hr_size={hr_size} is not divisible by the operator scale={scale}; "
+                        f"choose a multiple of {scale}")
     counts = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
-
-    rngs = dict(zip(SPLITS, np.random.default_rng(seed).spawn(len(SPLITS))))
-    arrays: dict[str, dict[str, np.ndarray]] = {}
+    spec = dataclasses.replace(spec or SourceSpec(), counts=counts)
+    if src.layout == "patches":
+        arrays, details = _patch_splits(source, spec, hr_size, scale, counts, seed)
+    else:
+        arrays, details = _image_splits(source, spec, hr_size, crop, seed, progress)
     for split in SPLITS:
-        positions = _sample_positions(rngs[split], images, split, hr_size, counts[split])
-        hr = _cut(images, positions, hr_size)
-        arrays[split] = {"hr": hr, "lr": _downsample(op, hr), "positions": positions}
+        arrays[split]["lr"] = _downsample(op, arrays[split]["hr"])
 
     manifest = {
         "source": source,
+        "description": src.description,
         "hr_size": int(hr_size),
         "lr_size": int(hr_size) // scale,
         "scale": scale,
-        "channels": int(images[0].shape[0]),
-        "counts": counts,
+        "channels": int(arrays["train"]["hr"].shape[1]),
+        "counts": {split: int(len(arrays[split]["hr"])) for split in SPLITS},
         "seed": int(seed),
-        "band_fractions": dict(BAND_FRACTIONS),
-        "bands": {s: [list(band_ranges(img.shape[1])[s]) for img in images] for s in SPLITS},
-        "bands_note": "per image, half-open row ranges [start, stop); a patch's rows lie inside its band",
-        "image_shapes": [list(img.shape) for img in images],
+        **details,
         "operator": op.describe(),
         "files": {s: f"{s}.npz" for s in SPLITS},
         "formats": {
             "hr": "uint8 (N, C, H, W) = round(255*y)",
             "lr": "float32 (N, C, h, w) = A(hr/255) computed in float64",
-            "positions": "int64 (N, 3) = (image index, top row, left col) of each HR patch",
+            "positions": "patches layout: int64 (N, 3) = (image index, top row, left col) of each HR patch",
+            "names": "images layout: str (N,) = source file of each HR image",
         },
     }
 
@@ -322,10 +356,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         ) from e
 
 
-def load_split(data_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(data_dir: Path, split: str, hr_bytes: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Load one split as tensors: (lr float32 (N, C, h, w), hr float32 in [0, 1] (N, C, H, W)).
 
-    ``hr`` is the stored uint8 divided by 255, so ``lr == A(hr)`` to float32 round-off.
+    ``hr`` is the stored uint8 divided by 255, so ``lr == A(hr)`` to float32 round-off. With
+    ``hr_bytes`` it stays uint8 (a quarter of the memory: paper-scale sets are gigabytes); convert a batch
+    with :func:`hr_to_float`.
     """
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -340,8 +376,13 @@ def load_split(data_dir: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if hr.shape[:2] != lr.shape[:2] or (lr.shape[2] and hr.shape[2] % lr.shape[2]):
         raise DataError(f"dataset file {path}: hr {hr.shape} and lr {lr.shape} do not match; re-run `affsr prepare`")
     lr_t = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))
-    hr_t = torch.from_numpy(hr.astype(np.float32) / np.float32(255.0))
-    return lr_t, hr_t
+    hr_t = torch.from_numpy(hr)
+    return lr_t, (hr_t if hr_bytes else hr_to_float(hr_t))
+
+
+def hr_to_float(hr: torch.Tensor) -> torch.Tensor:
+    """uint8 HR → float32 in [0, 1] (the one conversion used everywhere, so values agree bitwise)."""
+    return hr.to(torch.float32) / 255.0
 
 
 def load_positions(data_dir: Path, split: str) -> np.ndarray:

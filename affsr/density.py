@@ -16,7 +16,7 @@ Architecture (every choice below that the paper does not state is [ours]):
   of j are outside the receptive field even though they are allowed.
 * **Colour.** The masks are spatial only: all channels of pixel j are modelled *jointly* by one mixture
   per pixel. Within a component the channels are chained (PixelCNN++-style): the mean of channel c is
-  m_kc(h_j) + Σ_{c'<c} γ_kcc'(h_j) y_jc', so the per-pixel density is a proper C-dimensional one. For the
+  sigmoid(m_kc(h_j) + Σ_{c'<c} γ_kcc'(h_j) y_jc'), so the per-pixel density is a proper C-dimensional one. For the
   default grey data (C = 1) this reduces to a one-dimensional mixture.
 * **MCGSM-like head.** A mixture of K = ``components`` *truncated* Gaussians on [0, 1] per channel:
   p(y_j | y_<j) = Σ_k π_k(h_j) Π_c TN(y_jc; μ_kc, σ_kc; [0, 1]), with means and log-scales linear in h_j
@@ -26,7 +26,9 @@ Architecture (every choice below that the paper does not state is [ours]):
   logit_k = η_k(h_j) − ½ Σ_i β_ki² (b_iᵀ h_j)², with η_k linear in h_j (MCGSM: a constant) — that is our
   reading of "32 quadratic features". ``features: 0`` leaves a plain softmax gating. Unlike MCGSM the
   scale of a component is predicted from h_j (MCGSM: a per-(component, scale) constant e^{α_cs}), which
-  also subsumes MCGSM's separate "scales" s. log σ is kept in [−7, 1] by a scaled sigmoid.
+  also subsumes MCGSM's separate "scales" s. log σ is kept in [−log 256, 1] by a scaled sigmoid and the
+  means (after the channel chain) in [0, 1] by a sigmoid, which bounds the density: unbounded peaks on the
+  interval's edges were exploited by AffLL.
 * **Why truncated.** Normalising each Gaussian on [0, 1] makes p a proper density on [0, 1]^D, so a
   uniform density scores exactly −8 bits/dim in the convention below and the per-pixel conditional
   integrates to one (tested). The same smooth formula is evaluated for values outside [0, 1] (e.g. a
@@ -51,8 +53,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: log σ range of a mixture component (pixel scale [0, 1]); e^−7 ≈ 0.23 of an 8-bit step.
-LOG_SCALE_MIN = -7.0
+#: log σ range of a mixture component (pixel scale [0, 1]); the floor is one bin of the [0, 1] dequantised
+#: 8-bit scale (1/256), so no value can be given more density than data that fills its bin.
+LOG_SCALE_MIN = -math.log(256.0)
 LOG_SCALE_MAX = 1.0
 #: bits per dimension of the uniform density on [0, 1] rescaled to the 8-bit scale [0, 256]: log2 256.
 BITS_8 = 8.0
@@ -183,7 +186,7 @@ class DensityModel(nn.Module):
 
         Returns ``log_weights`` (B, K, H, W) (log π_k, log-softmax over K), ``means`` (B, K, C, H, W)
         (μ_kc *including* the within-pixel channel chain, so they depend on y_j,<c) and ``log_scales``
-        (B, K, C, H, W) (log σ_kc ∈ [LOG_SCALE_MIN, LOG_SCALE_MAX]).
+        (B, K, C, H, W) (log σ_kc ∈ [LOG_SCALE_MIN, LOG_SCALE_MAX]); means lie in (0, 1).
         """
         h = self.features(y)
         b, _, height, width = y.shape
@@ -199,6 +202,10 @@ class DensityModel(nn.Module):
             for p, (i, j) in enumerate(self._pairs):
                 shift[i] = shift[i] + gamma[:, :, p] * y[:, None, j]
             means = means + torch.stack(shift, dim=2)
+        # Means inside [0, 1] and σ ≥ 1/256 bound the density (≤ 2/(σ√2π) per value): with a mean far
+        # outside the interval a truncated Gaussian piles unbounded density on the boundary, which AffLL
+        # exploited (natural images: −26.7 bits/dim for saturated colour checkerboards).
+        means = torch.sigmoid(means)
         raw = self.log_scale(h).view(b, k, c, height, width)
         log_scales = LOG_SCALE_MIN + (LOG_SCALE_MAX - LOG_SCALE_MIN) * torch.sigmoid(raw)
         return {"log_weights": F.log_softmax(logits, dim=1), "means": means, "log_scales": log_scales}

@@ -274,9 +274,11 @@ def metrics_plot(metrics: pd.DataFrame, path: Path) -> None:
     table = df.groupby(["metric", "method", "dataset"], sort=False)["value"].mean()
 
     n = len(order)
-    ncols = 1 if n == 1 else (2 if n <= 4 else 3)
+    bars = len(methods) * max(1, len(datasets))
+    panel_w = max(4.2, (0.55 if len(datasets) == 1 else 0.32) * bars + 1.5)
+    # Panels side by side while the figure stays ≤ ~24 in wide; many bars (3 domains × 12 methods) → one column.
+    ncols = max(1, min(n, 3 if n > 4 else 2, int(24 // panel_w)))
     nrows = math.ceil(n / ncols)
-    panel_w = max(4.2, 0.55 * len(methods) * max(1, len(datasets)) + 1.5)
     palette = sns.color_palette("deep", len(datasets))
     with _style("whitegrid"):
         fig, axes = plt.subplots(

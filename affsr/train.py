@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from affsr import checkpoint
 from affsr.config import ConfigError, RunSettings, TrainConfig, from_dict
-from affsr.data import load_manifest, load_split
+from affsr.data import hr_to_float, load_manifest, load_split
 from affsr.files import write_csv
 from affsr.methods import guided_by, objective_class, options_class
 from affsr.methods.base import Batch, Context, Guide
@@ -258,7 +258,7 @@ def train(
     data_dir, checkpoint_path, log_path = Path(data_dir), Path(checkpoint_path), Path(log_path)
     manifest = check_data_matches(settings, data_dir)
     device = pick_device(settings.train.device)
-    lr_images, hr_images = (t.to(device) for t in load_split(data_dir, settings.split))
+    lr_images, hr_images = (t.to(device) for t in load_split(data_dir, settings.split, hr_bytes=True))
     channels = hr_images.shape[1]
     guides = load_guides(guide_checkpoint, settings, channels) if guide_checkpoint else []
     if settings.guide and not guides:
@@ -272,7 +272,8 @@ def train(
     def sample_batch(sampler: torch.Generator) -> Batch:
         pick = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
         unpaired = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
-        return Batch(lr=lr_images[pick], hr=hr_images[pick], hr_unpaired=hr_images[unpaired])
+        return Batch(lr=lr_images[pick], hr=hr_to_float(hr_images[pick]),
+                     hr_unpaired=hr_to_float(hr_images[unpaired]))
 
     settings_dict = {**settings.to_dict(), "data": {k: manifest[k] for k in ("source", "seed")}}
     resume_path = Path(resume_dir) / "state.pt" if resume_dir else None

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -188,3 +189,98 @@ def test_python_m_affsr_user_error_exit_code(tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == ["affsr: error: params.yaml: params file not found"]
+
+
+# ---- external sources: download and prepare ------------------------------------------------------------
+
+
+def _celeba_params(tiny_params: dict, url: str, sha256: str) -> dict:
+    tiny_params["datasets"]["faces"] = {
+        "source": "celeba", "hr_size": 64, "crop": [60, 25, 128], "n_train": 100, "n_val": 100, "n_test": 100,
+        "download": {"url": url, "sha256": sha256, "filename": "img_align_celeba.zip"}}
+    return tiny_params
+
+
+def test_download_then_prepare_celeba(tmp_path, tiny_params, capsys):
+    """The paper-scale CelebA path on a 12-image stand-in: download (file:// URL), verify, crop, resize."""
+    import hashlib
+
+    from conftest import CELEBA_NUMBERS, make_celeba_zip
+
+    archive = make_celeba_zip(tmp_path / "server" / "img_align_celeba.zip", CELEBA_NUMBERS)
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    params = _write_params(tmp_path / "params.yaml", _celeba_params(tiny_params, archive.as_uri(), digest))
+    dest = tmp_path / "data" / "downloads" / "faces" / "img_align_celeba.zip"
+    code, out, err = _cli(capsys, "download", "--params", params, "--dataset", "faces", "--out", dest, "--quiet")
+    assert code == 0, err
+    assert dest.read_bytes() == archive.read_bytes() and digest in out
+
+    data = tmp_path / "data" / "faces"
+    code, out, err = _cli(capsys, "prepare", "--params", params, "--dataset", "faces", "--out", data,
+                          "--input", dest, "--quiet")
+    assert code == 0, err
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["counts"] == {"train": 6, "val": 3, "test": 3}  # the official partition by number
+    assert manifest["channels"] == 3 and manifest["lr_size"] == 16
+    with np.load(data / "test.npz") as z:
+        assert [n.rsplit("/", 1)[-1] for n in z["names"]] == ["182638.jpg", "182639.jpg", "202599.jpg"]
+        assert z["hr"].shape == (3, 3, 64, 64)
+
+
+def test_download_checksum_mismatch_is_one_line_and_leaves_nothing(tmp_path, tiny_params, capsys):
+    from conftest import make_celeba_zip
+
+    archive = make_celeba_zip(tmp_path / "server" / "img_align_celeba.zip", [1, 162771, 182638])
+    params = _write_params(tmp_path / "params.yaml", _celeba_params(tiny_params, archive.as_uri(), "0" * 64))
+    dest = tmp_path / "dl" / "img_align_celeba.zip"
+    code, _, err = _cli(capsys, "download", "--params", params, "--dataset", "faces", "--out", dest, "--quiet")
+    _assert_user_error(code, err, "0" * 64, "sha256")
+    assert not dest.exists() and not list(dest.parent.glob("*.part"))
+
+
+def test_prepare_downloaded_source_without_input(tmp_path, tiny_params, capsys):
+    params = _write_params(tmp_path / "params.yaml", _celeba_params(tiny_params, "https://example.org/x.zip", ""))
+    code, _, err = _cli(capsys, "prepare", "--params", params, "--dataset", "faces", "--out", tmp_path / "d")
+    _assert_user_error(code, err, "--input", "data/downloads/faces/img_align_celeba.zip")
+
+
+def test_imagenet_path_missing_says_what_to_put_where(tmp_path, tiny_params, capsys):
+    tiny_params["datasets"]["natural"] = {"source": "imagenet", "hr_size": 128, "path": str(tmp_path / "nope"),
+                                          "n_train": 10, "n_val": 2, "n_test": 2}
+    params = _write_params(tmp_path / "params.yaml", tiny_params)
+    code, _, err = _cli(capsys, "prepare", "--params", params, "--dataset", "natural", "--out", tmp_path / "d")
+    _assert_user_error(code, err, str(tmp_path / "nope"), "n01440764")
+    assert not (tmp_path / "d").exists()
+
+
+def test_imagenet_prepare_drops_small_files_and_resplits(tmp_path, tiny_params, capsys):
+    """A miniature ILSVRC-2012 tree: files under min_bytes dropped, val/test exactly their counts."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "train"
+    for c in range(3):
+        wnid = f"n0000000{c}"
+        (root / wnid).mkdir(parents=True)
+        for k in range(6):
+            size = (200, 150) if k else (40, 30)  # one small (low-resolution) file per class
+            Image.fromarray(rng.integers(0, 256, size=(*size[::-1], 3), dtype=np.uint8)).save(
+                root / wnid / f"{wnid}_{k}.JPEG", quality=95)
+    tiny_params["datasets"]["natural"] = {"source": "imagenet", "hr_size": 32, "path": str(root),
+                                          "min_bytes": 5000, "min_files": 18,
+                                          "n_train": 100, "n_val": 3, "n_test": 4}
+    params = _write_params(tmp_path / "params.yaml", tiny_params)
+    code, _, err = _cli(capsys, "prepare", "--params", params, "--dataset", "natural", "--out", tmp_path / "d",
+                        "--quiet")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
+    assert manifest["counts"] == {"train": 8, "val": 3, "test": 4}  # 18 files − 3 small ones = 15
+    names = set()
+    for split in ("train", "val", "test"):
+        with np.load(tmp_path / "d" / f"{split}.npz") as z:
+            names |= set(z["names"].tolist())
+    assert len(names) == 15 and not any(n.endswith("_0.JPEG") for n in names)
+    tiny_params["datasets"]["natural"]["min_files"] = 50
+    _write_params(params, tiny_params)
+    code, _, err = _cli(capsys, "prepare", "--params", params, "--dataset", "natural", "--out", tmp_path / "e")
+    _assert_user_error(code, err, "18", "50")

@@ -318,3 +318,80 @@ def test_settings_parse_rejects_bad_json_and_unknown_keys(tiny_params):
     resolved["train"]["stpes"] = 3
     with pytest.raises(ConfigError, match=r"settings\.train\.stpes.*did you mean 'steps'"):
         RunSettings.parse(json.dumps(resolved))
+
+
+# ---- the study switch, sources, resources ----------------------------------------------------------------
+
+
+def test_repo_paper_study_selects_real_data_and_paper_sizes():
+    raw = yaml.safe_load(REPO_PARAMS.read_text())
+    demo = load_params(raw)
+    paper = load_params({**raw, "study": "paper"})
+    assert demo.study == "demo" and paper.study == "paper"
+    assert set(demo.datasets) == set(paper.datasets) == {"grass", "faces", "natural"}
+    assert {d.source for d in demo.datasets.values()} == {"skimage_grass", "skimage_faces", "skimage_photos"}
+    assert {n: d.source for n, d in paper.datasets.items()} == {
+        "grass": "kylberg_grass", "faces": "celeba", "natural": "imagenet"}
+    # the paper's image sizes: CelebA 64 → 16, ImageNet 128 → 32; its ImageNet filter and re-split
+    assert paper.datasets["faces"].hr_size == 64 and paper.datasets["natural"].hr_size == 128
+    assert paper.datasets["natural"].min_bytes == 20000
+    assert paper.datasets["natural"].n_val == paper.datasets["natural"].n_test == 10000
+    assert paper.generator.width > demo.generator.width and paper.train.steps > demo.train.steps
+    assert paper.resources["train"].gpu == 1 and demo.resources["train"].gpu == 0
+    # every paper run trains its full step count; the demo scales them per data set
+    assert resolve(paper, "natural", "affgan")["train"]["steps"] == paper.train.steps
+    assert resolve(demo, "faces", "affgan")["train"]["steps"] < demo.train.steps
+
+
+def test_paper_section_merges_key_by_key(tiny_params):
+    tiny_params["paper"] = {"train": {"steps": 99}, "datasets": {"grass": {"hr_size": 32}}}
+    assert load_params(tiny_params).train.steps == tiny_params["train"]["steps"]  # demo: untouched
+    params = load_params({**tiny_params, "study": "paper"})
+    assert params.train.steps == 99 and params.train.batch_size == tiny_params["train"]["batch_size"]
+    assert params.datasets["grass"].hr_size == 32 and params.datasets["grass"].source == "skimage_grass"
+
+
+def test_unknown_study_and_unknown_paper_key(tiny_params):
+    assert "params.study: 'huge' is not one of: demo, paper" in _error({**tiny_params, "study": "huge"})
+    msg = _error({**tiny_params, "paper": {"trian": {"steps": 3}}})
+    assert "params.paper.trian" in msg and "did you mean 'train'" in msg
+
+
+def test_mistake_in_paper_section_is_caught_in_demo_study(tiny_params):
+    tiny_params["paper"] = {"train": {"stpes": 3}}
+    msg = _error(tiny_params)
+    assert "params.train.stpes" in msg and "paper study" in msg
+
+
+def test_unknown_source_suggests(tiny_params):
+    tiny_params["datasets"]["grass"]["source"] = "skimage_gras"
+    msg = _error(tiny_params)
+    assert "params.datasets.grass.source" in msg and "did you mean 'skimage_grass'" in msg and "celeba" in msg
+
+
+def test_downloaded_source_needs_url_and_local_source_needs_path(tiny_params):
+    tiny_params["datasets"]["grass"]["source"] = "celeba"
+    assert "params.datasets.grass.download" in _error(tiny_params)
+    tiny_params["datasets"]["grass"]["source"] = "imagenet"
+    assert "params.datasets.grass.path" in _error(tiny_params)
+
+
+@pytest.mark.parametrize("crop", [[1, 2], [-1], [0, 0, 1, 1]])
+def test_bad_crop(tiny_params, crop):
+    tiny_params["datasets"]["grass"]["crop"] = crop
+    assert "params.datasets.grass.crop" in _error(tiny_params)
+
+
+def test_steps_scale_scales_steps_but_not_data(tiny_params):
+    tiny_params["datasets"]["grass"]["steps_scale"] = 0.5
+    params = load_params(tiny_params)
+    assert resolve(params, "grass", "mse")["train"]["steps"] == round(tiny_params["train"]["steps"] * 0.5)
+    assert "steps_scale" not in resolve_dataset(params, "grass")  # changing it must not remake the data
+    tiny_params["datasets"]["grass"]["steps_scale"] = 0
+    assert "params.datasets.grass.steps_scale: must be > 0" in _error(tiny_params)
+
+
+def test_resources_of_unknown_rule(tiny_params):
+    tiny_params["resources"] = {"trian": {"gpu": 1}}
+    msg = _error(tiny_params)
+    assert "params.resources.trian" in msg and "train" in msg

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from affsr import data
+from affsr import data, sources
 from affsr.data import DataError, band_ranges, load_manifest, load_positions, load_split, prepare
 from affsr.operators import Downsampling
 
@@ -142,9 +142,9 @@ def test_splits_are_disjoint(grass_dir):
 
 def test_colour_source_and_multiple_images(tmp_path, op, monkeypatch):
     rng = np.random.default_rng(5)
-    monkeypatch.setitem(
-        data.SOURCES, "toy_rgb", lambda: [rng.random((96, 80, 3)), rng.random((160, 128, 3))]
-    )
+    images = [rng.random((96, 80, 3)), rng.random((160, 128, 3))]
+    monkeypatch.setitem(sources.SOURCES, "toy_rgb",
+                        sources.Source("patches", "embedded", True, "two random images", lambda spec, seed: images))
     m = prepare("toy_rgb", tmp_path, 12, op, n_train=40, n_val=6, n_test=6, seed=3)
     assert m["channels"] == 3
     assert m["bands"]["val"] == [[72, 84], [120, 140]]
@@ -256,3 +256,60 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, op, monkeypatch, gra
     # The manifest was removed before writing, so the incomplete set is not mistaken for a finished one.
     with pytest.raises(DataError, match="manifest"):
         load_manifest(tmp_path)
+
+
+# ---- the three embedded domains -----------------------------------------------------------------------
+
+
+def test_faces_are_whole_images_split_by_image(tmp_path, op):
+    """LFW faces: one centred 24×24 crop per face (no resampling), no face in two splits."""
+    import skimage.data
+
+    m = prepare("skimage_faces", tmp_path, 24, op, n_train=100, n_val=100, n_test=100, seed=0, crop=(24,))
+    assert m["layout"] == "images" and m["channels"] == 1
+    counts = m["counts"]  # 100 faces, 75 / 12.5 / 12.5 % (rounded)
+    assert sum(counts.values()) == 100 and abs(counts["train"] - 75) <= 1 and min(counts.values()) >= 12
+    names = {}
+    for split in data.SPLITS:
+        with np.load(tmp_path / f"{split}.npz") as z:
+            names[split] = set(z["names"].tolist())
+            hr = z["hr"]
+        assert hr.shape == (m["counts"][split], 1, 24, 24)
+    assert not names["train"] & names["val"] and not names["train"] & names["test"]
+    assert not names["val"] & names["test"]
+    assert len(names["train"] | names["val"] | names["test"]) == 100
+    # the stored HR is exactly the centred crop of the named face (offset 0 of a 25×25 image)
+    with np.load(tmp_path / "test.npz") as z:
+        first, hr0 = int(z["names"][0]), z["hr"][0, 0]
+    face = skimage.data.lfw_subset()[first]
+    assert np.array_equal(hr0, np.rint(face[:24, :24] * 255).astype(np.uint8))
+    lr, hr_f = load_split(tmp_path, "test")
+    assert torch.allclose(op(hr_f.double()).float(), lr, atol=1e-6)
+
+
+def test_faces_caps_and_seed(tmp_path, op):
+    a = prepare("skimage_faces", tmp_path / "a", 24, op, n_train=10, n_val=3, n_test=2, seed=0, crop=(24,))
+    assert a["counts"] == {"train": 10, "val": 3, "test": 2}
+    prepare("skimage_faces", tmp_path / "b", 24, op, n_train=10, n_val=3, n_test=2, seed=1, crop=(24,))
+    with np.load(tmp_path / "a" / "test.npz") as za, np.load(tmp_path / "b" / "test.npz") as zb:
+        assert za["names"].tolist() != zb["names"].tolist()
+
+
+def test_natural_photos_are_colour_patches_from_four_images(tmp_path, op):
+    m = prepare("skimage_photos", tmp_path, 32, op, n_train=200, n_val=20, n_test=20, seed=0)
+    assert m["layout"] == "patches" and m["channels"] == 3 and len(m["image_shapes"]) == 4
+    assert set(load_positions(tmp_path, "train")[:, 0].tolist()) == {0, 1, 2, 3}
+    lr, hr = load_split(tmp_path, "val")
+    assert hr.shape == (20, 3, 32, 32) and lr.shape == (20, 3, 8, 8)
+    assert (hr[:, 0] != hr[:, 1]).any()  # really colour, not grey copied three times
+
+
+def test_hr_bytes_matches_float(grass_dir):
+    lr, hr = load_split(grass_dir, "train")
+    lr_b, hr_b = load_split(grass_dir, "train", hr_bytes=True)
+    assert hr_b.dtype == torch.uint8 and torch.equal(data.hr_to_float(hr_b), hr) and torch.equal(lr, lr_b)
+
+
+def test_external_source_without_its_file(tmp_path, op):
+    with pytest.raises(DataError, match="downloaded file or a local folder"):
+        prepare("celeba", tmp_path, 64, op, n_train=1, n_val=1, n_test=1, seed=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,8 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 BIN = Path(sys.executable).parent
 
 TINY = {
+    "study": "demo",
+    "paper": {"train": {"steps": 8}},  # DVC tracks these keys: present in every params file
     "seed": 0,
     "operator": {"kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4},
     "datasets": {"grass": {"source": "skimage_grass", "hr_size": 16, "n_train": 64, "n_val": 8,
@@ -61,6 +64,11 @@ def _jobs(dry_run_output: str) -> set[tuple[str, str]]:
             jobs.discard((rule, ""))
             jobs.add((rule, line.removeprefix("wildcards:").strip()))
     return jobs
+
+
+def _job_blocks(dry_run_output: str) -> list[str]:
+    """The text of each job of a dry run (each starts with a timestamp line '[Wed Nov ...]')."""
+    return re.split(r"\n(?=\[\w{3} \w{3} )", dry_run_output)
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +162,89 @@ def test_dvc_repro_in_a_fresh_clone(tmp_path: Path):
     shown = dvc("metrics", "show", "--json")
     assert shown.returncode == 0, shown.stderr
     assert "log10_lr_mse" in shown.stdout and "affgan" in shown.stdout
+
+
+# ---- the paper scale and the real download rule -----------------------------------------------------------
+
+
+def test_paper_scale_dry_run_lists_every_rule(tmp_path: Path):
+    """`--config study=paper` with the repo's params: downloads, ImageNet preparation, every training on a
+    GPU, evaluation, figures — planned without any of the data being present."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    result = snakemake(tmp_path, "-n", "--config", "study=paper")
+    assert result.returncode == 0, result.stderr[-3000:]
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    datasets, methods = set(params["datasets"]), set(params["methods"])
+    jobs = _jobs(result.stdout)
+    by_rule: dict[str, set[str]] = {}
+    for rule, wildcards in jobs:
+        by_rule.setdefault(rule, set()).add(wildcards)
+    assert by_rule["download"] == {"dataset=grass, filename=grass1-without-rotations.zip",
+                                   "dataset=faces, filename=img_align_celeba.zip"}
+    assert by_rule["prepare"] == {f"dataset={d}" for d in datasets}
+    assert by_rule["train"] == {f"dataset={d}, method={m}" for d in datasets for m in methods}
+    assert {"evaluate", "aggregate", "figures", "toy", "all"} <= set(by_rule)
+    # every training job asks for a GPU at paper scale, none in the demo
+    train_blocks = [b for b in _job_blocks(result.stdout) if "rule train:" in b]
+    assert len(train_blocks) == len(datasets) * len(methods)
+    assert all("gpu=1" in b for b in train_blocks)
+    demo = snakemake(tmp_path, "-n")
+    assert all("gpu=0" in b for b in _job_blocks(demo.stdout) if "rule train:" in b)
+    assert "rule download" not in demo.stdout
+
+
+@pytest.fixture
+def http_server(tmp_path: Path):
+    """A plain HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields its base URL."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_and_prepare_rules_over_http(tmp_path: Path, http_server):
+    """The real download rule fetches a CelebA stand-in over HTTP, checks its SHA-256, and prepare makes
+    the faces data set from it (crop box, 2× area resize, official partition)."""
+    import hashlib
+
+    from conftest import CELEBA_NUMBERS, make_celeba_zip
+
+    base, www = http_server
+    archive = make_celeba_zip(www / "img_align_celeba.zip", CELEBA_NUMBERS)
+    params = {**TINY, "datasets": {"faces": {
+        "source": "celeba", "hr_size": 64, "crop": [60, 25, 128], "n_train": 100, "n_val": 100, "n_test": 100,
+        "download": {"url": f"{base}/img_align_celeba.zip", "filename": "img_align_celeba.zip",
+                     "sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}}}}
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    result = snakemake(work, "data/faces/manifest.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (work / "data/downloads/faces/img_align_celeba.zip").read_bytes() == archive.read_bytes()
+    manifest = yaml.safe_load((work / "data/faces/manifest.json").read_text())
+    assert manifest["source"] == "celeba" and manifest["counts"] == {"train": 6, "val": 3, "test": 3}
+    assert "downloaded" in (work / "results/logs/download/faces/img_align_celeba.zip.log").read_text()
+
+    # a wrong checksum in params: the rule fails with the digests in its log and leaves no archive
+    params["datasets"]["faces"]["download"]["sha256"] = "f" * 64
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    (work / "data/downloads/faces/img_align_celeba.zip").unlink()
+    result = snakemake(work, "data/downloads/faces/img_align_celeba.zip")
+    assert result.returncode != 0
+    log = (work / "results/logs/download/faces/img_align_celeba.zip.log").read_text()
+    assert "f" * 64 in log and "Traceback" not in log
+    folder = work / "data/downloads/faces"
+    assert not folder.exists() or not list(folder.iterdir())

@@ -3,14 +3,16 @@ import json
 from pathlib import Path
 
 import affsr
-from affsr.config import ConfigError, load_params, resolve, resolve_dataset, resolve_toy
+from affsr.config import ConfigError, load_params, resolve, resolve_dataset, resolve_toy, rule_resources
 from affsr.methods import super_resolves
+from affsr.sources import SOURCES
 
 try:
     PARAMS = load_params(config)
 except ConfigError as err:
     raise WorkflowError(f"params.yaml: {err}") from None
 
+STUDY = PARAMS.study  # demo | paper (`--config study=paper`)
 DATASETS = list(PARAMS.datasets)
 METHODS = list(PARAMS.methods)  # every training run, auxiliary ones (denoiser, density models) too
 SR_METHODS = [m for m in METHODS if super_resolves(PARAMS.methods[m].objective)]
@@ -61,3 +63,17 @@ def density_checkpoint(wildcards):
 def option(flag, paths):
     """`--flag path` for an optional single input, or nothing."""
     return f"{flag} {paths[0]}" if paths else ""
+
+
+def downloaded_file(wildcards):
+    """The archive a downloaded source reads (the download rule's output), or nothing."""
+    ds = PARAMS.datasets[wildcards.dataset]
+    if SOURCES[ds.source].input != "download":
+        return []
+    return [f"data/downloads/{wildcards.dataset}/{ds.download.filename}"]
+
+
+def resources(rule):
+    """(threads, resources dict) of a rule's jobs, from params `resources:`."""
+    r = rule_resources(PARAMS, rule)
+    return r.threads, {"mem_mb": r.mem_mb, "runtime": r.runtime, "gpu": r.gpu}

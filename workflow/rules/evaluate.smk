@@ -3,7 +3,7 @@ rule evaluate:
     input:
         "data/{dataset}/test.npz",
         "data/{dataset}/manifest.json",
-        code("evaluate", "metrics", "files"),
+        code("evaluate", "metrics", "files", "data", "train", "nets", "density", "operators", "checkpoint"),
         checkpoint=trained_checkpoint,
         density=density_checkpoint,
     output:
@@ -13,12 +13,15 @@ rule evaluate:
         checkpoint=lambda w: option("--checkpoint", trained_checkpoint(w)),
         density=lambda w: option("--density", density_checkpoint(w)),
         n_samples=PARAMS.evaluate.n_samples,
+    threads: resources("evaluate")[0]
+    resources:
+        **resources("evaluate")[1],
     conda:
         CONDA_ENV
     log:
         "results/logs/evaluate/{dataset}/{method}.log",
     shell:
-        "affsr evaluate --data data/{wildcards.dataset} --method {wildcards.method} {params.checkpoint} {params.density} "
+        "affsr evaluate --threads {threads} --data data/{wildcards.dataset} --method {wildcards.method} {params.checkpoint} {params.density} "
         "--out {output.metrics} --samples {output.samples} --n-samples {params.n_samples} > {log} 2>&1"
 
 

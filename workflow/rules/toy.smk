@@ -9,6 +9,9 @@ rule toy:
         figure="results/figures/toy.png",
     params:
         settings=toy_settings,
+    threads: resources("toy")[0]
+    resources:
+        **resources("toy")[1],
     conda:
         CONDA_ENV
     log:

@@ -3,7 +3,7 @@ rule train:
     input:
         "data/{dataset}/train.npz",
         "data/{dataset}/manifest.json",
-        code("train", "nets", "operators", "checkpoint", "config", "files", "methods/base",
+        code("train", "nets", "density", "data", "operators", "checkpoint", "files", "methods/base",
              "methods/__init__"),
         lambda w: code(f"methods/{PARAMS.methods[w.method].objective}"),
         guide=guide_checkpoint,
@@ -13,6 +13,9 @@ rule train:
     params:
         settings=run_settings,
         guide=lambda w: option("--guide", guide_checkpoint(w)),
+    threads: resources("train")[0]
+    resources:
+        **resources("train")[1],
     conda:
         CONDA_ENV
     log:
@@ -20,6 +23,6 @@ rule train:
     benchmark:
         "results/benchmarks/train/{dataset}/{method}.tsv"
     shell:
-        "affsr train --quiet --discard-stale-resume --dataset {wildcards.dataset} --method {wildcards.method} "
+        "affsr train --quiet --threads {threads} --discard-stale-resume --dataset {wildcards.dataset} --method {wildcards.method} "
         "--settings {params.settings:q} --data data/{wildcards.dataset} "
         "--checkpoint {output.checkpoint} --log {output.losses} {params.guide} > {log} 2>&1"
