@@ -217,12 +217,12 @@ class ArrayImages(ImageCollection):
 def _open_zip(archive: Path) -> zipfile.ZipFile:
     """Open a zip archive, with DataErrors naming it (and what to do) if it is missing or not a zip."""
     if not archive.is_file():
-        raise DataError(f"archive {archive} not found; re-run the download rule to fetch it")
+        raise DataError(f"archive {archive} not found; re-run the download rule (affsr download) to fetch it")
     try:
         return zipfile.ZipFile(archive)
     except _ZIP_ERRORS as e:
         raise DataError(
-            f"archive {archive} is not a valid zip ({type(e).__name__}: {e}); delete it and re-run the download rule"
+            f"archive {archive} is not a valid zip ({type(e).__name__}: {e}); delete it and re-run the download rule (affsr download)"
         ) from e
 
 
@@ -231,11 +231,11 @@ def _read_member(zf: zipfile.ZipFile, archive: Path, member: str) -> bytes:
     try:
         return zf.read(member)
     except KeyError as e:
-        raise DataError(f"archive {archive} has no member {member!r}; delete it and re-run the download rule") from e
+        raise DataError(f"archive {archive} has no member {member!r}; delete it and re-run the download rule (affsr download)") from e
     except _ZIP_ERRORS as e:
         raise DataError(
             f"member {member!r} of archive {archive} is corrupt ({type(e).__name__}: {e}); "
-            f"delete the archive and re-run the download rule"
+            f"delete the archive and re-run the download rule (affsr download)"
         ) from e
 
 
@@ -385,13 +385,13 @@ def celeba_collection(archive: Path, caps: dict[str, int | None]) -> ZipImages:
         if number in by_number:
             raise DataError(
                 f"archive {archive} has two images numbered {number}: {by_number[number]!r} and {member!r}; "
-                f"delete it and re-run the download rule"
+                f"delete it and re-run the download rule (affsr download)"
             )
         by_number[number] = member
     if not by_number:
         raise DataError(
             f"archive {archive} has no CelebA images (expected members like img_align_celeba/000001.jpg; "
-            f"found {len(members)} members, e.g. {members[:3]}); delete it and re-run the download rule"
+            f"found {len(members)} members, e.g. {members[:3]}); delete it and re-run the download rule (affsr download)"
         )
     splits: dict[str, list[str]] = {}
     for s, (lo, hi) in CELEBA_RANGES.items():
@@ -400,7 +400,7 @@ def celeba_collection(archive: Path, caps: dict[str, int | None]) -> ZipImages:
         if not numbers and cap != 0:
             raise DataError(
                 f"archive {archive} has no {s} images (numbers {lo:06d}–{hi:06d}.jpg); it is incomplete: "
-                f"delete it and re-run the download rule"
+                f"delete it and re-run the download rule (affsr download)"
             )
         splits[s] = [by_number[k] for k in numbers[:cap]]
     return ZipImages(archive, splits, colour=True)
@@ -412,7 +412,7 @@ def imagenet_layout_help(root: Path) -> str:
         f"Expected {root} to be the extracted ILSVRC2012_img_train folder: one folder per class holding its "
         f"JPEGs, e.g. {Path(root) / 'n01440764' / 'n01440764_10026.JPEG'} (1000 class folders, 1,281,167 "
         f"images); extract ILSVRC2012_img_train.tar there, then each class's n*.tar into a folder of the same "
-        f"name, and point the dataset's root in params.yaml at that folder"
+        f"name, and set that folder as the data set's `path:` in params.yaml (paper scale: paper.datasets.natural.path)"
     )
 
 
