@@ -24,9 +24,11 @@ import pandas as pd
 from affsr.checkpoint import CheckpointError
 from affsr.config import ConfigError, RunSettings, load_params, resolve, resolve_dataset
 from affsr.data import DataError
+from affsr.errors import Interrupted, TrainingError
 from affsr.files import write_csv, write_json, write_text
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError)
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by SIGTERM/SIGUSR1, state saved, rerun resumes
 
 
 def _settings(args: argparse.Namespace, method: str | None) -> dict:
@@ -304,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
+    except Interrupted as err:  # preempted: state saved; EX_TEMPFAIL tells a scheduler to try again
+        print(f"affsr: interrupted: {err}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TrainingError as err:  # e.g. a NaN loss: the message names the step and the saved state
+        print(f"affsr: error: {err}", file=sys.stderr)
+        return 1
     except USER_ERRORS as err:
         print(f"affsr: error: {err}", file=sys.stderr)
         return 2

@@ -16,7 +16,9 @@ from affsr.files import write_npz
 from affsr.data import load_manifest, load_split
 from affsr.metrics import all_metrics, reference_outputs
 from affsr.operators import Downsampling
-from affsr.train import load_model, load_network, pick_device
+from affsr.checkpoint import CheckpointError
+from affsr.config import ConfigError
+from affsr.train import check_data_matches, load_model, load_network, pick_device
 
 
 def data_operator(data_dir: Path) -> Downsampling:
@@ -32,6 +34,19 @@ def super_resolve(model: torch.nn.Module, lr: torch.Tensor, batch_size: int = 25
     device = next(model.parameters()).device
     parts = [model(lr[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(lr), batch_size)]
     return torch.cat(parts)
+
+
+def check_checkpoint_fits(path: Path, settings, model: torch.nn.Module, data_dir: Path, channels: int) -> None:
+    """A checkpoint from another configuration (other A, grey vs colour) cannot be evaluated on these
+    data: say so in one line instead of failing inside a convolution."""
+    trained_channels = next(model.generator.parameters()).shape[1]
+    if trained_channels != channels:
+        raise CheckpointError(f"{path}: trained on {trained_channels}-channel images, but {data_dir} has "
+                              f"{channels}-channel images; evaluate it on the data set it was trained on")
+    try:
+        check_data_matches(settings, data_dir)
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: does not fit {data_dir}: {err}") from None
 
 
 REAL_HR = "hr"  # a "method" whose outputs are the real HR test images: the cross-entropy reference
@@ -64,7 +79,8 @@ def evaluate(
         if checkpoint_path is None:
             sr = reference_outputs(method, lr, op)  # float64: its consistency is exact
         else:
-            model, _ = load_model(checkpoint_path, device)
+            model, settings = load_model(checkpoint_path, device)
+            check_checkpoint_fits(checkpoint_path, settings, model, data_dir, lr.shape[1])
             sr = super_resolve(model, lr)
         values = all_metrics(sr, lr, hr, op)
     if density_checkpoint is not None:

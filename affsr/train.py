@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from tqdm import tqdm
 from affsr import checkpoint
 from affsr.config import ConfigError, RunSettings, TrainConfig, from_dict
 from affsr.data import hr_to_float, load_manifest, load_split
+from affsr.errors import Interrupted, TrainingError
 from affsr.files import write_csv
 from affsr.methods import guided_by, objective_class, options_class
 from affsr.methods.base import Batch, Context, Guide
@@ -32,8 +35,31 @@ from affsr.nets import Generator, ImageNetworks, SRModel
 from affsr.operators import Downsampling
 
 
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. a non-finite loss); the message names the step."""
+#: What schedulers send before they kill a job: SLURM sends SIGTERM on preemption / scancel / time limit
+#: (then SIGKILL after its grace time), and `sbatch --signal=USR1@<s>` asks for SIGUSR1 earlier.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class _StopRequest:
+    """Turns STOP_SIGNALS into a flag the loop checks after each step (a handler must not save files
+    itself: it could run in the middle of an optimiser step). Restores the old handlers on exit."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "_StopRequest":
+        if threading.current_thread() is threading.main_thread():  # handlers only work there
+            for sig in STOP_SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -111,6 +137,8 @@ class _State:
     step: int
     rows: list[dict]
     snapshots: list[dict]
+    totals: dict | None = None  # loss sums since the last log row (so a resumed log is the same)
+    counts: dict | None = None
 
 
 def _save_resume(path: Path, objective, optimisers, sampler, state: _State, settings: dict) -> None:
@@ -126,6 +154,8 @@ def _save_resume(path: Path, objective, optimisers, sampler, state: _State, sett
             "step": state.step,
             "rows": state.rows,
             "snapshots": state.snapshots,
+            "totals": {k: torch.as_tensor(v).detach().cpu() for k, v in (state.totals or {}).items()},
+            "counts": dict(state.counts or {}),
         },
         settings,
     )
@@ -148,7 +178,14 @@ def _load_resume(path: Path, objective, optimisers, sampler, settings: dict, dev
     if "cuda" in stored["rng"] and device.type == "cuda":
         torch.cuda.set_rng_state_all(stored["rng"]["cuda"])
     return _State(step=int(stored["step"]), rows=list(stored["rows"]),
-                  snapshots=list(stored.get("snapshots", [])))
+                  snapshots=list(stored.get("snapshots", [])),
+                  totals={k: v.to(device) for k, v in stored.get("totals", {}).items()},
+                  counts=dict(stored.get("counts", {})))
+
+
+def _finite(objective) -> bool:
+    """Every weight finite? Checked before a state is saved, so a saved state is always a good one."""
+    return all(bool(torch.isfinite(p).all()) for net in objective.networks.values() for p in net.parameters())
 
 
 def _snapshot(objective, progress: float) -> dict:
@@ -196,45 +233,69 @@ def fit(
             resume_path.unlink()
     snapshot_steps = sorted({max(1, round(p * cfg.steps)) for p in getattr(objective, "snapshot_points", [])})
 
-    totals: dict[str, torch.Tensor] = {}
-    counts: dict[str, int] = {}
+    totals: dict[str, torch.Tensor] = dict(state.totals or {})
+    counts: dict[str, int] = dict(state.counts or {})
     started = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=state.step, disable=not progress, mininterval=2.0, desc=name,
                unit="step")
-    while state.step < cfg.steps:
-        batch = sample_batch(sampler)
-        fraction = state.step / cfg.steps
-        for phase in objective.phases:
-            optimiser = optimisers[phase.network]
-            optimiser.zero_grad(set_to_none=True)
-            loss = phase.loss(batch, fraction)
-            loss.backward()
-            optimiser.step()
-            key = f"loss_{phase.name}"
-            totals[key] = totals.get(key, 0.0) + loss.detach()
-            counts[key] = counts.get(key, 0) + 1
-        state.step += 1
-        bar.update(1)
 
-        if state.step % cfg.log_every == 0 or state.step == cfg.steps:
-            row = {"step": state.step, **{k: float(v) / counts[k] for k, v in totals.items()}}
-            for extra in ("noise_std", "snapshot_label"):
-                if hasattr(objective, extra):
-                    row[{"noise_std": "instance_noise"}.get(extra, extra)] = getattr(objective, extra)(fraction)
-            bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-            if bad:
-                raise TrainingError(
-                    f"{name}: {bad[0]} became {row[bad[0]]} by step {state.step}; "
-                    f"the last good state is kept in {resume_path or 'memory only'}"
-                )
-            row["seconds"] = time.perf_counter() - started
-            state.rows.append(row)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith("loss_")})
-            totals, counts = {}, {}
-        if state.step in snapshot_steps:
-            state.snapshots.append(_snapshot(objective, fraction))
-        if resume_path and (state.step % cfg.checkpoint_every == 0) and state.step < cfg.steps:
-            _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict)
+    saved_step = state.step if resume_path and resume_path.exists() else None
+
+    def last_good() -> str:
+        if saved_step is None:
+            return "no state was saved yet (lower train.lr, or check the data)"
+        return f"the last good state (step {saved_step}) is kept in {resume_path}; a rerun resumes from it"
+
+    def save_state() -> None:
+        """Write the resume state, but only a good one: a non-finite weight or loss stops the run and
+        leaves the previous (good) state in place."""
+        nonlocal saved_step
+        if not _finite(objective) or not all(bool(torch.isfinite(v)) for v in totals.values()):
+            raise TrainingError(f"{name}: non-finite weights or loss by step {state.step}; {last_good()}")
+        state.totals, state.counts = totals, counts
+        _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict)
+        saved_step = state.step
+
+    with _StopRequest() as stop:
+        while state.step < cfg.steps:
+            if stop.signal is not None:  # preempted: save where we are, then leave non-zero
+                where = "nothing saved (no resume path)"
+                if resume_path:
+                    save_state()
+                    where = f"state saved to {resume_path}"
+                raise Interrupted(f"{name}: stopped by {signal.Signals(stop.signal).name} at step "
+                                  f"{state.step} of {cfg.steps}; {where}; rerun to resume")
+            batch = sample_batch(sampler)
+            fraction = state.step / cfg.steps
+            for phase in objective.phases:
+                optimiser = optimisers[phase.network]
+                optimiser.zero_grad(set_to_none=True)
+                loss = phase.loss(batch, fraction)
+                loss.backward()
+                optimiser.step()
+                key = f"loss_{phase.name}"
+                totals[key] = totals.get(key, 0.0) + loss.detach()
+                counts[key] = counts.get(key, 0) + 1
+            state.step += 1
+            bar.update(1)
+
+            if state.step % cfg.log_every == 0 or state.step == cfg.steps:
+                row = {"step": state.step, **{k: float(v) / counts[k] for k, v in totals.items()}}
+                for extra in ("noise_std", "snapshot_label"):
+                    if hasattr(objective, extra):
+                        row[{"noise_std": "instance_noise"}.get(extra, extra)] = getattr(objective, extra)(fraction)
+                bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+                if bad:
+                    raise TrainingError(f"{name}: {bad[0]} became {row[bad[0]]} by step {state.step}; "
+                                        f"{last_good()}")
+                row["seconds"] = time.perf_counter() - started
+                state.rows.append(row)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k.startswith("loss_")})
+                totals, counts = {}, {}
+            if state.step in snapshot_steps:
+                state.snapshots.append(_snapshot(objective, fraction))
+            if resume_path and (state.step % cfg.checkpoint_every == 0) and state.step < cfg.steps:
+                save_state()
     bar.close()
     return state
 

@@ -311,3 +311,30 @@ def test_stale_resume_state_is_discarded_when_asked(tmp_path, tiny_data, make_se
     err = capsys.readouterr().err
     assert "starting over" in err and str(state) in err
     assert not state.exists()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_loss_mid_run_keeps_the_last_good_state(tmp_path, tiny_data, make_settings, wrap_phases, bad):
+    """A loss that turns non-finite at step 13: the run stops naming the step, the resume state on disk is
+    the good one of step 10 (never overwritten by a bad one) and a rerun with a healthy loss resumes there."""
+    calls = {"n": 0}
+
+    def poisoned(phase, objective):
+        def loss(batch, progress):
+            calls["n"] += 1
+            value = phase.loss(batch, progress)
+            return value * bad if calls["n"] >= 13 else value
+        return loss
+
+    wrap_phases(poisoned)
+    settings = make_settings("mse", steps=40, log_every=4, checkpoint_every=5)
+    with pytest.raises(TrainingError) as info:
+        _run(settings, tiny_data, tmp_path)
+    msg = str(info.value)
+    assert "by step 15" in msg or "by step 16" in msg, msg  # caught at the next save (15) or log row (16)
+    assert "(step 10)" in msg and str(tmp_path / ".resume" / "state.pt") in msg
+    stored, _ = checkpoint.load(tmp_path / ".resume" / "state.pt")
+    assert stored["step"] == 10
+    assert all(torch.isfinite(t).all() for net in stored["networks"].values() for t in net.values()
+               if t.is_floating_point())
+    assert not (tmp_path / "model.pt").exists()

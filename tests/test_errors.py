@@ -1,0 +1,193 @@
+"""Every bad input gets a clear error: one line `affsr: error: ...` naming the key, file or step, a
+non-zero exit code, no traceback, nothing half-written. One test per case (params schema, data files,
+checkpoints, non-finite losses); the CLI is called in-process exactly as the workflow calls it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from affsr.cli import main
+
+
+def _cli(capsys, *argv) -> tuple[int, str]:
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def _one_line(code: int, err: str, *fragments: str, exit_code: int = 2) -> str:
+    assert code == exit_code, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("affsr: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def _params(tmp_path: Path, params: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def _train(tmp_path: Path, params: Path, data: Path, method: str = "mse", *extra) -> tuple:
+    return ("train", "--quiet", "--params", params, "--dataset", "grass", "--method", method, "--data", data,
+            "--checkpoint", tmp_path / "run" / "model.pt", "--log", tmp_path / "run" / "losses.csv", *extra)
+
+
+# ---- params.yaml: each mistake names the key and the allowed values --------------------------------------
+
+PARAMS_CASES = {
+    "unknown key": (lambda p: p["train"].update(stpes=3), ["params.train.stpes", "did you mean 'steps'"]),
+    "wrong type": (lambda p: p["train"].update(steps="many"), ["params.train.steps", "expected an integer"]),
+    "unknown objective": (lambda p: p["methods"]["mse"].update(objective="pixl"),
+                          ["params.methods.mse.objective", "pixel", "gan"]),
+    "unknown constraint": (lambda p: p["methods"]["mse"].update(constraint="hard"),
+                           ["params.methods.mse.constraint", "projected, soft, none"]),
+    "unknown guide": (lambda p: p["methods"]["mse"].update(guide="dea"), ["params.methods.mse.guide", "affgan"]),
+    "unknown source": (lambda p: p["datasets"]["grass"].update(source="grass"),
+                       ["params.datasets.grass.source", "skimage_grass"]),
+    "hr not divisible": (lambda p: p["datasets"]["grass"].update(hr_size=18),
+                         ["params.datasets.grass.hr_size", "18", "scale 4"]),
+    "negative steps": (lambda p: p["train"].update(steps=-5), ["params.train.steps", "≥ 0", "-5"]),
+    "negative steps of one method": (lambda p: p["methods"]["mse"].update(train={"steps": -1}),
+                                     ["params.methods.mse.train.steps", "≥ 0"]),
+    "unknown study": (lambda p: p.update(study="full"), ["params.study", "demo, paper"]),
+    "unknown rule in resources": (lambda p: p.update(resources={"trainn": {"gpu": 1}}),
+                                  ["params.resources.trainn", "train"]),
+}
+
+
+@pytest.mark.parametrize("case", list(PARAMS_CASES))
+def test_params_mistake(case, tmp_path, tiny_params, capsys):
+    change, fragments = PARAMS_CASES[case]
+    change(tiny_params)
+    code, err = _cli(capsys, "prepare", "--params", _params(tmp_path, tiny_params), "--dataset", "grass",
+                     "--out", tmp_path / "data")
+    _one_line(code, err, *fragments)
+    assert not (tmp_path / "data").exists()
+
+
+def test_unknown_dataset_and_method_names(tmp_path, tiny_params, tiny_data, capsys):
+    params = _params(tmp_path, tiny_params)
+    code, err = _cli(capsys, "prepare", "--params", params, "--dataset", "celeb", "--out", tmp_path / "d")
+    _one_line(code, err, "'celeb'", "grass")
+    code, err = _cli(capsys, *_train(tmp_path, params, tiny_data, "affgann"))
+    _one_line(code, err, "'affgann'", "mse", "affgan")
+
+
+# ---- data files --------------------------------------------------------------------------------------------
+
+
+def test_empty_data_folder(tmp_path, tiny_params, capsys):
+    (tmp_path / "data").mkdir()
+    code, err = _cli(capsys, *_train(tmp_path, _params(tmp_path, tiny_params), tmp_path / "data"))
+    _one_line(code, err, str(tmp_path / "data" / "manifest.json"), "affsr prepare")
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupt_dataset_file(tmp_path, tiny_params, tiny_data, capsys, damage):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    blob = (data / "train.npz").read_bytes()
+    (data / "train.npz").write_bytes(blob[: len(blob) // 2] if damage == "truncated" else b"\x00" * 100)
+    code, err = _cli(capsys, *_train(tmp_path, _params(tmp_path, tiny_params), data))
+    _one_line(code, err, str(data / "train.npz"), "corrupt")
+
+
+def test_corrupt_image_file_in_a_collection(tmp_path, tiny_params, capsys):
+    """A truncated JPEG in an ImageNet-style folder: the message names the file."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imagenet"
+    (root / "n00000001").mkdir(parents=True)
+    for k in range(6):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+            root / "n00000001" / f"n00000001_{k}.JPEG", quality=95)
+    bad = root / "n00000001" / "n00000001_3.JPEG"
+    bad.write_bytes(bad.read_bytes()[:600])
+    tiny_params["datasets"]["grass"] = {"source": "imagenet", "path": str(root), "hr_size": 32,
+                                        "n_train": 10, "n_val": 1, "n_test": 1}
+    code, err = _cli(capsys, "prepare", "--quiet", "--params", _params(tmp_path, tiny_params),
+                     "--dataset", "grass", "--out", tmp_path / "data")
+    _one_line(code, err, "n00000001_3.JPEG", "corrupt or truncated")
+    assert not (tmp_path / "data" / "manifest.json").exists()
+
+
+# ---- checkpoints ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def grey_checkpoint(tmp_path_factory, tiny_data) -> Path:
+    """A checkpoint of a 2-step mse run on the grey tiny data."""
+    from conftest import tiny_params_dict
+
+    root = tmp_path_factory.mktemp("ckpt")
+    params = tiny_params_dict()
+    params["train"]["steps"] = 2
+    path = root / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    assert main([str(a) for a in _train(root, path, tiny_data)]) == 0
+    return root / "run" / "model.pt"
+
+
+def test_checkpoint_of_grey_run_on_colour_data(tmp_path, grey_checkpoint, capsys):
+    from affsr.data import prepare
+    from affsr.operators import Downsampling
+
+    colour = tmp_path / "natural"
+    prepare("skimage_photos", colour, 16, Downsampling.gaussian(1.0, 9, 4), 4, 2, 2, seed=0)
+    code, err = _cli(capsys, "evaluate", "--data", colour, "--method", "mse", "--checkpoint", grey_checkpoint,
+                     "--out", tmp_path / "m.csv")
+    _one_line(code, err, str(grey_checkpoint), "1-channel", "3-channel")
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_checkpoint_of_another_operator(tmp_path, grey_checkpoint, capsys):
+    from affsr.data import prepare
+    from affsr.operators import Downsampling
+
+    box = tmp_path / "box"
+    prepare("skimage_grass", box, 16, Downsampling.box(4), 4, 2, 2, seed=0)
+    code, err = _cli(capsys, "evaluate", "--data", box, "--method", "mse", "--checkpoint", grey_checkpoint,
+                     "--out", tmp_path / "m.csv")
+    _one_line(code, err, str(grey_checkpoint), "box", "gaussian")
+
+
+def test_garbage_checkpoint(tmp_path, tiny_data, capsys):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint" * 10)
+    code, err = _cli(capsys, "evaluate", "--data", tiny_data, "--method", "mse", "--checkpoint", bad,
+                     "--out", tmp_path / "m.csv")
+    _one_line(code, err, str(bad), "not a readable affsr checkpoint")
+
+
+def test_guide_checkpoint_of_the_wrong_kind(tmp_path, tiny_params, tiny_data, grey_checkpoint, capsys):
+    tiny_params["methods"]["dae"] = {"objective": "dae"}
+    tiny_params["methods"]["affdg"] = {"objective": "denoiser_guided", "guide": "dae"}
+    code, err = _cli(capsys, *_train(tmp_path, _params(tmp_path, tiny_params), tiny_data, "affdg",
+                                     "--guide", grey_checkpoint))
+    _one_line(code, err, "dae", "pixel")
+
+
+# ---- non-finite losses ------------------------------------------------------------------------------------------
+
+
+def test_nan_in_the_data_stops_training_naming_the_step(tmp_path, tiny_params, tiny_data, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    with np.load(data / "train.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["lr"][:] = np.nan
+    np.savez(data / "train.npz", **arrays)
+    tiny_params["train"].update(steps=20, log_every=4)
+    code, err = _cli(capsys, *_train(tmp_path, _params(tmp_path, tiny_params), data))
+    _one_line(code, err, "grass/mse", "loss_pixel became nan by step 4", "no state was saved yet", exit_code=1)
+    assert not (tmp_path / "run" / "model.pt").exists()
