@@ -208,6 +208,15 @@ def cmd_figures(args: argparse.Namespace) -> None:
                 raise DataError(f"{path}: samples not found; run `affsr evaluate ... --samples {path}`")
             with np.load(path) as stored:
                 outputs[{"pinv": "A⁺x"}.get(name, name)] = stored["sr"]
+                if "draws" in stored.files:  # a stochastic generator: several answers per input
+                    row = images[(images["dataset"] == dataset) & (images["method"] == name)]
+                    value = row.set_index("metric")["value"]
+                    title = (f"{dataset}/{name}: {stored['draws'].shape[1]} draws per input; diversity "
+                             f"{value.get('diversity', float('nan')):.3f} (RMS between draws), largest "
+                             f"lr_mse of a draw {value.get('lr_mse_draws', float('nan')):.1e}")
+                    k = min(4, len(stored["draws"]))
+                    plots.draws_figure(lr[:k].numpy(), hr[:k].numpy(), stored["draws"][:k],
+                                       out / f"draws_{dataset}_{name}.png", title)
         n = min(len(v) for v in outputs.values())
         plots.sample_grid(lr[:n].numpy(), hr[:n].numpy(), {k: v[:n] for k, v in outputs.items()},
                           out / f"samples_{dataset}.png", title=f"{dataset}: 4× super-resolution (test split)")
@@ -231,7 +240,7 @@ def cmd_upscale(args: argparse.Namespace) -> None:
 
     device = pick_device("auto")
     model, settings = load_model(Path(args.checkpoint), device)
-    channels = next(model.generator.parameters()).shape[1]
+    channels = model.generator.channels
     lr, note = to_channels(read_image(Path(args.input)), channels)
     sr = upscale(model, lr, tile=args.tile, overlap=args.overlap, device=device)
     image = sr[0] if channels == 1 else sr.transpose(1, 2, 0)

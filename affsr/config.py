@@ -84,6 +84,7 @@ class GeneratorConfig:
 
     width: int = 32
     blocks: int = 4
+    noise: int = 0  # maps of N(0, 1) noise concatenated to the LR input: > 0 = a stochastic generator
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ class MethodConfig:
     ``consistency_weight`` is the weight of the soft penalty mean|x − Aŷ| used when
     ``constraint: soft`` (paper §3.2: weight not stated). ``split`` is the data split it trains on
     (the held-out density model trains on ``val``, which no SR method sees). ``guide`` names another
-    method whose snapshots guide this one (AffDG: the denoiser; AffLL: the density model).
+    method whose snapshots guide this one (AffDG: the denoiser; AffLL: the density model). ``train`` and
+    ``generator`` override those sections for this method (e.g. a stochastic generator: ``noise: 4``).
     """
 
     objective: str
@@ -145,6 +147,7 @@ class MethodConfig:
     guide: str = ""
     options: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    generator: dict = field(default_factory=dict)  # overrides of the generator section for this method
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,10 @@ def validate(params: Params) -> Params:
                 f"{where}.guide: '{method.guide}' is not a method in params.methods: "
                 f"{', '.join(params.methods)}"
             )
+        generator = from_dict(GeneratorConfig, {**dataclasses.asdict(params.generator), **method.generator},
+                              f"{where}.generator")
+        if generator.noise < 0:
+            raise ConfigError(f"{where}.generator.noise: must be ≥ 0, got {generator.noise}")
         merged = from_dict(TrainConfig, {**dataclasses.asdict(params.train), **method.train},
                            f"{where}.train")
         for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
@@ -426,7 +433,7 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
         "options": dict(m.options),
         "train": train,
         "operator": dataclasses.asdict(params.operator),
-        "generator": dataclasses.asdict(params.generator),
+        "generator": {**dataclasses.asdict(params.generator), **m.generator},
         "discriminator": {"widths": list(params.discriminator.widths)},
         "denoiser": dataclasses.asdict(params.denoiser),
         "density": dataclasses.asdict(params.density),

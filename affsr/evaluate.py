@@ -14,7 +14,7 @@ import torch
 
 from affsr.files import write_npz
 from affsr.data import load_manifest, load_split
-from affsr.metrics import all_metrics, reference_outputs
+from affsr.metrics import all_metrics, lr_mse, reference_outputs
 from affsr.operators import Downsampling
 from affsr.checkpoint import CheckpointError
 from affsr.config import ConfigError
@@ -39,7 +39,7 @@ def super_resolve(model: torch.nn.Module, lr: torch.Tensor, batch_size: int = 25
 def check_checkpoint_fits(path: Path, settings, model: torch.nn.Module, data_dir: Path, channels: int) -> None:
     """A checkpoint from another configuration (other A, grey vs colour) cannot be evaluated on these
     data: say so in one line instead of failing inside a convolution."""
-    trained_channels = next(model.generator.parameters()).shape[1]
+    trained_channels = model.generator.channels
     if trained_channels != channels:
         raise CheckpointError(f"{path}: trained on {trained_channels}-channel images, but {data_dir} has "
                               f"{channels}-channel images; evaluate it on the data set it was trained on")
@@ -47,6 +47,24 @@ def check_checkpoint_fits(path: Path, settings, model: torch.nn.Module, data_dir
         check_data_matches(settings, data_dir)
     except ConfigError as err:
         raise CheckpointError(f"{path}: does not fit {data_dir}: {err}") from None
+
+
+DRAWS = 4  # samples per LR input of a stochastic generator
+
+
+def draw_metrics(draws: torch.Tensor, lr: torch.Tensor, op: Downsampling) -> dict[str, float]:
+    """Diversity and consistency of several outputs per input: draws (N, K, C, H, W), lr (N, C, h, w).
+
+    ``diversity``: mean over inputs and pairs of draws of the RMS difference between two draws (0 = one
+    answer per input, mode collapse; on the [0, 1] pixel scale). ``lr_mse_draws``: the largest lr_mse of
+    any single draw (every answer must be consistent, not only the first).
+    """
+    n, k = draws.shape[:2]
+    pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
+    rms = [(draws[:, i] - draws[:, j]).double().square().flatten(1).mean(1).sqrt() for i, j in pairs]
+    diversity = float(torch.stack(rms).mean())
+    worst = max(lr_mse(draws[:, i], lr, op) for i in range(k))
+    return {"diversity": diversity, "lr_mse_draws": worst}
 
 
 REAL_HR = "hr"  # a "method" whose outputs are the real HR test images: the cross-entropy reference
@@ -61,6 +79,8 @@ def evaluate(
 ) -> tuple[pd.DataFrame, torch.Tensor]:
     """Metrics (tidy rows dataset, method, metric, value) and the outputs ŷ of one method.
 
+    Returns the outputs (N, C, H, W), or for a stochastic generator every draw (N, DRAWS, C, H, W) (the
+    metrics psnr … lr_rel are of the first draw; ``diversity`` and ``lr_mse_draws`` of all of them).
     ``method`` names a trained run (``checkpoint_path`` given), a reference upsampler (``bicubic`` or
     ``pinv`` = A⁺x) or ``hr`` (the real HR images: only their cross-entropy is meaningful).
     With ``density_checkpoint`` (the held-out density model, trained on a split no method saw), the
@@ -81,8 +101,12 @@ def evaluate(
         else:
             model, settings = load_model(checkpoint_path, device)
             check_checkpoint_fits(checkpoint_path, settings, model, data_dir, lr.shape[1])
+            torch.manual_seed(0)  # a stochastic generator's draws are reproducible
             sr = super_resolve(model, lr)
         values = all_metrics(sr, lr, hr, op)
+        if checkpoint_path is not None and model.generator.noise:
+            draws = torch.stack([sr] + [super_resolve(model, lr) for _ in range(DRAWS - 1)], dim=1)
+            values.update(draw_metrics(draws, lr, op))
     if density_checkpoint is not None:
         from affsr.density import cross_entropy
 
@@ -90,7 +114,7 @@ def evaluate(
         values["cross_entropy"] = cross_entropy(density, sr.float().to(device), dequantize=method == REAL_HR)
     dataset = data_dir.name
     rows = [{"dataset": dataset, "method": method, "metric": k, "value": v} for k, v in values.items()]
-    return pd.DataFrame(rows), sr
+    return pd.DataFrame(rows), (draws if "diversity" in values else sr)
 
 
 METRIC_ORDER = ("psnr", "ssim", "lr_mse", "lr_rel", "cross_entropy")
@@ -147,5 +171,9 @@ def metrics_tree(metrics: pd.DataFrame) -> dict:
 
 
 def save_samples(path: Path, sr: torch.Tensor, n: int) -> None:
-    """Keep the first ``n`` test outputs for the figures (float32 npz)."""
-    write_npz(path, compressed=False, sr=sr[:n].numpy().astype(np.float32))
+    """Keep the first ``n`` test outputs for the figures (float32 npz): ``sr`` (n, C, H, W), and for a
+    stochastic generator (``sr`` of shape (N, K, C, H, W)) also every draw, ``draws`` (n, K, C, H, W)."""
+    arrays = {"sr": sr[:n, 0] if sr.ndim == 5 else sr[:n]}
+    if sr.ndim == 5:
+        arrays["draws"] = sr[:n]
+    write_npz(path, compressed=False, **{k: v.numpy().astype(np.float32) for k, v in arrays.items()})

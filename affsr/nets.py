@@ -48,17 +48,28 @@ def _upsampler(width: int, scale: int) -> nn.Sequential:
 
 
 class Generator(nn.Module):
-    """f_θ: LR (B, C, h, w) in [0, 1] → HR (B, C, h·s, w·s) in (0, 1) (sigmoid output)."""
+    """f_θ: LR (B, C, h, w) in [0, 1] → HR (B, C, h·s, w·s) in (0, 1) (sigmoid output).
 
-    def __init__(self, channels: int, scale: int, width: int = 32, blocks: int = 4):
+    ``noise`` > 0 makes it stochastic: that many maps of N(0, 1) noise at LR resolution are drawn anew on
+    every call and concatenated to the input, so one LR image has many outputs (the paper's
+    variational-inference view, §3.2 / App. A); through the projection every one of them is consistent.
+    """
+
+    def __init__(self, channels: int, scale: int, width: int = 32, blocks: int = 4, noise: int = 0):
         super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True))
+        if noise < 0:
+            raise ValueError(f"noise must be ≥ 0 maps, got {noise}")
+        self.channels, self.noise = channels, noise
+        self.head = nn.Sequential(nn.Conv2d(channels + noise, width, 3, padding=1), nn.ReLU(inplace=True))
         self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
         self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
         self.up = _upsampler(width, scale)
         self.tail = nn.Conv2d(width, channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.noise:
+            z = torch.randn(x.shape[0], self.noise, *x.shape[2:], device=x.device, dtype=x.dtype)
+            x = torch.cat([x, z], dim=1)
         h = self.head(x)
         h = h + self.fuse(self.body(h))
         return torch.sigmoid(self.tail(self.up(h)))

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from affsr.files import atomic_write  # noqa: E402
 
-__all__ = ["sample_grid", "metrics_plot", "training_curves", "LOG_FLOOR", "METRIC_ORDER"]
+__all__ = ["sample_grid", "metrics_plot", "training_curves", "draws_figure", "LOG_FLOOR", "METRIC_ORDER"]
 
 DPI = 150
 #: Metrics drawn first, in this order; any other metric follows in order of appearance.
@@ -597,6 +597,42 @@ def toy_figure(data: Mapping, path: Path | str) -> None:
                 title += f"; denoiser score field (σ = {field.get('sigma', float('nan')):.2g})"
             ax.set_title(title, fontweight="bold")
             ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
+            fig.tight_layout()
+            _save_atomic(fig, path)
+        finally:
+            plt.close(fig)
+
+
+def draws_figure(lr: np.ndarray, hr: np.ndarray, draws: np.ndarray, path: Path | str, title: str) -> None:
+    """Several answers per LR input: rows = inputs; columns = LR · draw 1 … K · per-pixel spread · HR.
+
+    lr (N, C, h, w), hr (N, C, H, W), draws (N, K, C, H, W), all on [0, 1]. The spread column is the
+    standard deviation across draws (mean over channels), on its own colour scale shared by all rows:
+    where the draws disagree is where the LR image leaves the answer open.
+    """
+    lr, hr = _as_images("lr", lr), _as_images("hr", hr)
+    d = np.asarray(draws, dtype=np.float64)
+    if d.ndim != 5 or d.shape[0] != hr.shape[0] or d.shape[2:] != hr.shape[1:]:
+        raise ValueError(f"draws: expected (N, K, C, H, W) matching hr {hr.shape}, got {d.shape}")
+    n, k = d.shape[:2]
+    spread = d.std(axis=1).mean(axis=1)  # (N, H, W)
+    top = float(spread.max()) or 1.0
+    cols = 1 + k + 2
+    with _style("white"):
+        fig, axes = plt.subplots(n, cols, figsize=(1.7 * cols, 1.75 * n + 0.6), squeeze=False)
+        try:
+            for i in range(n):
+                _show(axes[i][0], _upscale_nearest(lr[i], *hr.shape[2:]))
+                for j in range(k):
+                    _show(axes[i][1 + j], d[i, j])
+                axes[i][1 + k].imshow(spread[i], cmap="magma", vmin=0.0, vmax=top, interpolation="nearest")
+                axes[i][1 + k].set_xticks([])
+                axes[i][1 + k].set_yticks([])
+                _show(axes[i][2 + k], hr[i])
+            labels = ["LR"] + [f"draw {j + 1}" for j in range(k)] + [f"spread (std, 0–{top:.2f})", "HR"]
+            for ax, label in zip(axes[0], labels):
+                ax.set_title(label, fontsize=9)
+            fig.suptitle(title, fontsize=10, fontweight="bold")
             fig.tight_layout()
             _save_atomic(fig, path)
         finally:

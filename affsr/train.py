@@ -79,7 +79,7 @@ def build_operator(settings: RunSettings) -> Downsampling:
 def build_model(settings: RunSettings, channels: int) -> SRModel:
     """The SR model of a run: generator of the configured size with the method's constraint."""
     g = settings.generator
-    generator = Generator(channels, settings.operator.scale, width=g.width, blocks=g.blocks)
+    generator = Generator(channels, settings.operator.scale, width=g.width, blocks=g.blocks, noise=g.noise)
     return SRModel(generator, build_operator(settings), settings.constraint)
 
 

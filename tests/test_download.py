@@ -88,8 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if isinstance(action, tuple):  # ("drop", n): HTTP/1.0, so returning closes the socket mid-body
             body = body[: action[1]]
+        s.sent.append(len(body))  # recorded before writing: the client may finish before this thread resumes
         self.wfile.write(body)
-        s.sent.append(len(body))
 
 
 @pytest.fixture

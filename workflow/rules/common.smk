@@ -16,6 +16,7 @@ STUDY = PARAMS.study  # demo | paper (`--config study=paper`)
 DATASETS = list(PARAMS.datasets)
 METHODS = list(PARAMS.methods)  # every training run, auxiliary ones (denoiser, density models) too
 SR_METHODS = [m for m in METHODS if super_resolves(PARAMS.methods[m].objective)]
+STOCHASTIC = [m for m in SR_METHODS if {**vars(PARAMS.generator), **PARAMS.methods[m].generator}["noise"] > 0]
 HELDOUT_DENSITY = PARAMS.evaluate.density  # a method name, or "" for no cross-entropy
 REFERENCES = list(PARAMS.evaluate.references) + (["hr"] if HELDOUT_DENSITY else [])
 EVALUATED = REFERENCES + SR_METHODS

@@ -11,6 +11,7 @@ rule figures:
         expand("results/figures/training_{dataset}.png", dataset=DATASETS),
         expand("results/figures/likelihood_{dataset}.png",
                dataset=DATASETS if HELDOUT_DENSITY else []),
+        expand("results/figures/draws_{dataset}_{method}.png", dataset=DATASETS, method=STOCHASTIC),
     params:
         data=expand("data/{dataset}", dataset=DATASETS),
         methods=[m for m in EVALUATED if m != "hr"],

@@ -1,0 +1,222 @@
+"""SLURM for real: a one-node cluster on this machine (scripts/slurm_cluster.sh) runs a tiny study through
+the workflow's SLURM profile, and a training job stopped by SIGTERM (what SLURM sends before preempting
+or at a time limit) is resubmitted by Snakemake and finishes.
+
+Needs root or passwordless sudo (the script installs slurm-wlm and munge with apt-get when missing). When
+SLURM cannot be installed or started, the tests fail with the script's message; deselect them with
+``-m "not slurm"``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+SCRIPT = REPO / "scripts" / "slurm_cluster.sh"
+BIN = Path(sys.executable).parent
+
+SMALL = {"threads": 1, "mem_mb": 500, "runtime": 10}
+TINY = {
+    "study": "demo",
+    "paper": {"train": {"steps": 8}},  # DVC tracks these keys: present in every params file
+    "seed": 0,
+    "operator": {"kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4},
+    "datasets": {"grass": {"source": "skimage_grass", "hr_size": 16, "n_train": 64, "n_val": 8,
+                           "n_test": 8}},
+    "generator": {"width": 8, "blocks": 1},
+    "discriminator": {"widths": [8, 16]},
+    "denoiser": {"width": 8, "depth": 2},
+    "density": {"width": 8, "layers": 2, "kernel": 3, "first_kernel": 3, "components": 2, "features": 2},
+    "train": {"steps": 6, "batch_size": 8, "log_every": 2, "checkpoint_every": 3},
+    "methods": {
+        # long enough (seconds) to be stopped while it trains
+        "mse": {"objective": "pixel", "constraint": "none", "options": {"loss": "l2"},
+                "train": {"steps": 2000, "log_every": 100, "checkpoint_every": 50}},
+        "affgan": {"objective": "gan", "constraint": "projected"},
+    },
+    "evaluate": {"n_samples": 4, "references": ["pinv"], "density": ""},
+    "toy": {"restarts": 1, "steps": 20, "dae_steps": 20, "batch_size": 32, "kde_samples": 2000,
+            "eval_samples": 100, "curve_points": 21, "map_step": 0.1, "kde_grid_step": 0.1},
+    # training asks for a GPU: the test cluster's node has one for SLURM's bookkeeping (no device)
+    "resources": {"prepare": SMALL, "toy": SMALL, "train": {**SMALL, "gpu": 1}, "evaluate": {**SMALL, "gpu": 0}},
+}
+SLURM_JOBS = {  # SLURM job comment (rule and wildcards, set by the plugin) → jobs expected
+    "rule_prepare_wildcards_grass": 1,
+    "rule_toy": 1,
+    "rule_train_wildcards_grass_mse": 2,  # stopped by SIGTERM, then resubmitted (retries: 1)
+    "rule_train_wildcards_grass_affgan": 1,
+    "rule_evaluate_wildcards_grass_pinv": 1,
+    "rule_evaluate_wildcards_grass_mse": 1,
+    "rule_evaluate_wildcards_grass_affgan": 1,
+    "rule_aggregate": 1,
+    "rule_figures": 1,
+}
+STOPPED = "rule_train_wildcards_grass_mse"
+
+
+def _env(slurm_conf: Path | None = None) -> dict:
+    """This environment with the venv first on PATH (sbatch exports it to the jobs, which run `affsr`),
+    without the SLURM_* variables of any SLURM job pytest itself may run in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
+    if slurm_conf:
+        env["SLURM_CONF"] = str(slurm_conf)
+    return env
+
+
+def _cluster(command: str, run_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True, timeout=300,
+                          env={**_env(), "AFFSR_SLURM_DIR": str(run_dir)})
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A running one-node cluster; yields the client environment (SLURM_CONF). Stopped afterwards."""
+    run_dir = tmp_path_factory.mktemp("slurm")
+    started = _cluster("start", run_dir)
+    if started.returncode != 0:
+        _cluster("stop", run_dir)
+        pytest.fail(f"scripts/slurm_cluster.sh start failed:\n{started.stderr[-3000:]}", pytrace=False)
+    conf = re.search(r"^export SLURM_CONF=(\S+)$", started.stdout, re.M)
+    assert conf, started.stdout
+    pids = {p.name: int(p.read_text()) for p in (run_dir / "pids").iterdir()}
+    assert set(pids) == {"munged", "slurmctld", "slurmd"}
+    try:
+        yield _env(Path(conf.group(1)))
+    finally:
+        stopped = _cluster("stop", run_dir)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not any(Path(f"/proc/{pid}").exists() and "Z" not in _state(pid) for pid in pids.values())
+
+
+def _state(pid: int) -> str:
+    try:
+        return re.search(r"^State:\s*(\S)", Path(f"/proc/{pid}/status").read_text(), re.M).group(1)
+    except (OSError, AttributeError):
+        return "gone"
+
+
+def _squeue(env: dict, *args: str) -> list[list[str]]:
+    """squeue rows (job id, state, comment, ...) for the given filters; finished jobs included."""
+    out = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%i|%T|%k", *args],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    return [[field.strip() for field in line.split("|")] for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def study(cluster, tmp_path_factory):
+    """The tiny study through `--profile workflow/profiles/slurm`. While the mse training runs, its SLURM
+    job's steps get SIGTERM (like `sbatch --signal=TERM@...` or a preemption): affsr saves its state and
+    exits 75, the job fails, Snakemake resubmits it. Returns (workdir, output, log of the stopped run)."""
+    workdir = tmp_path_factory.mktemp("slurm_study")
+    (workdir / "params.yaml").write_text(yaml.safe_dump(TINY))
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--directory", str(workdir),
+           "--profile", str(PROFILE), "--jobs", "4", "--retries", "1",
+           # a cluster without slurmdbd or accounts
+           "--slurm-status-command", "squeue", "--slurm-no-account",
+           # poll every second (the profile's 40 s suit a real cluster, not a 2-minute test)
+           "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
+           "--latency-wait", "5", "--slurm-keep-successful-logs"]
+    output = workdir / "snakemake.out"
+    resume = workdir / "runs" / "grass" / "mse" / ".resume" / "state.pt"
+    stopped_log = ""
+    with open(output, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env=cluster)
+        try:
+            deadline = time.monotonic() + 300
+            job = None
+            while proc.poll() is None and time.monotonic() < deadline:
+                rows = [r for r in _squeue(cluster) if r[2] == STOPPED]
+                if job is None and resume.exists():  # the training loop runs: it saved once
+                    running = [r[0] for r in rows if r[1] == "RUNNING"]
+                    if running:
+                        job = running[0]
+                        subprocess.run(["scancel", "--signal=TERM", job], env=cluster, check=True)
+                elif job and not stopped_log and any(r[0] == job and r[1] == "FAILED" for r in rows):
+                    # read before the resubmitted job starts and rewrites it
+                    stopped_log = (workdir / "results/logs/train/grass/mse.log").read_text()
+                time.sleep(0.2)
+            if proc.poll() is None:
+                proc.kill()
+                pytest.fail(f"snakemake still running after 300 s:\n{output.read_text()[-3000:]}")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    text = output.read_text()
+    assert proc.returncode == 0, text[-4000:]
+    return workdir, text, stopped_log
+
+
+def test_study_runs_through_slurm(study):
+    workdir, _, _ = study
+    metrics = pd.read_csv(workdir / "results" / "metrics.csv")
+    grass = metrics[metrics.dataset == "grass"]
+    assert set(grass.method) == {"pinv", "mse", "affgan"}
+    assert set(grass.metric) == {"lr_mse", "lr_rel", "psnr", "ssim"}
+    assert {"mse", "affgan"} <= set(metrics[metrics.dataset == "toy"].method)
+    value = grass.set_index(["method", "metric"]).value
+    assert value["affgan", "lr_mse"] <= 1e-10  # the projection, trained on a SLURM node
+    for name in ("metrics.png", "samples_grass.png", "training_grass.png", "toy.png"):
+        assert (workdir / "results" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_every_job_was_a_slurm_job(study, cluster):
+    """Each rule's job ran as its own SLURM job (named by the plugin's run id, with the rule in the
+    comment), and the plugin kept one SLURM log per job."""
+    workdir, text, _ = study
+    run_id = re.search(r"SLURM run ID: (\S+)", text).group(1)
+    rows = _squeue(cluster, f"--name={run_id}")
+    comments = [comment for _, _, comment in rows]
+    assert {c: comments.count(c) for c in set(comments)} == SLURM_JOBS
+    assert sum(state == "COMPLETED" for _, state, _ in rows) == sum(SLURM_JOBS.values()) - 1
+    logs = sorted((workdir / ".snakemake" / "slurm_logs").rglob("*.log"))
+    assert sorted(int(p.stem) for p in logs) == sorted(int(job) for job, _, _ in rows)
+    assert {p.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0] for p in logs} == {
+        "rule_prepare", "rule_toy", "rule_train", "rule_evaluate", "rule_aggregate", "rule_figures"}
+    assert "localrule train" not in text and "localrule evaluate" not in text
+
+
+def test_resources_become_sbatch_options(study, cluster):
+    """params.yaml `resources:` → sbatch: threads → CPUs, mem_mb → memory, runtime → time limit, and
+    `gpu: 1` → --gpus=1 for training only (`gpu: 0` asks for no GPU at all)."""
+    workdir, text, _ = study
+    run_id = re.search(r"SLURM run ID: (\S+)", text).group(1)
+    jobs = {comment: job for job, _, comment in _squeue(cluster, f"--name={run_id}")}
+
+    def show(comment: str) -> str:
+        return subprocess.run(["scontrol", "show", "job", jobs[comment]], capture_output=True, text=True,
+                              env=cluster, check=True).stdout
+
+    train, evaluate = show("rule_train_wildcards_grass_affgan"), show("rule_evaluate_wildcards_grass_mse")
+    for job in (train, evaluate):
+        assert "NumCPUs=1" in job and "MinMemoryNode=500M" in job and "TimeLimit=00:10:00" in job
+    assert "gres:gpu:1" in train or "gres/gpu:1" in train, train
+    assert "gpu" not in evaluate.lower(), evaluate
+
+
+def test_stopped_training_is_resubmitted_and_finishes(study, cluster):
+    """SIGTERM reached `affsr train` through sbatch → Snakemake → srun → Snakemake → shell; it saved its
+    state and exited 75; the job failed; `retries` resubmitted it and the second job finished the run."""
+    workdir, _, stopped_log = study
+    assert re.search(r"stopped by SIGTERM at step \d+ of 2000; state saved", stopped_log), stopped_log
+    states = [state for _, state, comment in sorted(_squeue(cluster), key=lambda r: int(r[0]))
+              if comment == STOPPED]
+    assert states == ["FAILED", "COMPLETED"]
+    assert (workdir / "runs" / "grass" / "mse" / "model.pt").is_file()
+    assert not (workdir / "runs" / "grass" / "mse" / ".resume" / "state.pt").exists()
+    losses = pd.read_csv(workdir / "results" / "logs" / "train" / "grass" / "mse.csv")
+    assert losses.step.max() == 2000
