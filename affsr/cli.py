@@ -15,6 +15,7 @@ with one line ``affsr: error: ...`` and exit code 2; internal bugs keep their tr
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -283,6 +284,39 @@ def cmd_downsample(args: argparse.Namespace) -> None:
     print(f"downsampled {args.input} → {args.output} {x.shape[2]}×{x.shape[1]} with {op!r}")
 
 
+#: Distributions whose versions the report lists.
+VERSIONED = ("affsr", "torch", "numpy", "pandas", "scikit-image", "pillow", "matplotlib", "seaborn", "pyyaml",
+             "snakemake", "snakemake-executor-plugin-slurm", "dvc")
+
+
+def cmd_provenance(args: argparse.Namespace) -> None:
+    import platform
+    from importlib import metadata
+
+    import yaml
+
+    params = load_params(args.params) if not args.settings else None
+    settings = json.loads(args.settings) if args.settings else dataclasses_asdict(params)
+    write_text(Path(args.out_dir) / "params.yaml",
+               "# effective parameters of this study (params.yaml with the chosen study applied)\n"
+               + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
+    rows = [("python", platform.python_version()), ("platform", platform.platform())]
+    for name in VERSIONED:
+        try:
+            rows.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            rows.append((name, "not installed"))
+    write_csv(Path(args.out_dir) / "versions.csv", pd.DataFrame(rows, columns=["software", "version"]))
+    print(f"provenance written to {args.out_dir}")
+
+
+def dataclasses_asdict(params) -> dict:
+    """The validated params as plain data (tuples as lists), for YAML."""
+    import dataclasses
+
+    return json.loads(json.dumps(dataclasses.asdict(params)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="affsr", description=__doc__.split("\n")[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -363,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--raw", help="also save the float LR (C, h, w) as .npy")
     p.set_defaults(run=cmd_downsample)
+
+    p = verbs.add_parser("provenance", help="effective params and software versions (for the report)")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--settings", help="the effective params as JSON (what the workflow passes)")
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(run=cmd_provenance)
 
     p = verbs.add_parser("summary", help="print the metrics table")
     p.add_argument("metrics", nargs="?", default="results/metrics.csv")

@@ -112,6 +112,19 @@ def test_study_outputs(study: Path):
     assert not list(study.rglob("*.tmp")), "temp files left behind"
 
 
+def test_html_report(study: Path):
+    """`snakemake --report`: one self-contained HTML file with the figures, their captions (params filled
+    in), the metrics table, provenance and run times."""
+    result = snakemake(study, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (study / "report.html").read_text(encoding="utf-8", errors="replace")
+    assert len(html) > 100_000  # images and data embedded: it opens without the results folder
+    for text in ("Samples", "Provenance", "Metrics", "2-D toy", "samples_grass.png", "versions.csv",
+                 "metrics.csv", "stride 4"):  # "stride 4": the operator settings rendered into a caption
+        assert text in html, text
+    assert (study / "results" / "provenance" / "versions.csv").read_text().count("torch") == 1
+
+
 def test_second_run_does_nothing(study: Path):
     result = snakemake(study, "-n")
     assert result.returncode == 0, result.stderr[-2000:]

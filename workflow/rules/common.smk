@@ -1,4 +1,5 @@
 # Shared helpers: the validated params, the run lists, and the package files each stage depends on.
+import dataclasses
 import json
 from pathlib import Path
 

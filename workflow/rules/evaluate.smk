@@ -31,7 +31,8 @@ rule aggregate:
         expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=EVALUATED),
         "results/toy/metrics.csv",
     output:
-        metrics="results/metrics.csv",
+        metrics=report("results/metrics.csv", caption="../report/table.rst", category="Metrics",
+                       labels={"table": "all metrics"}),
         json="results/metrics.json",
         summary="results/summary.md",
     conda:

@@ -5,8 +5,10 @@ rule toy:
              "methods/denoiser_guided"),
     output:
         metrics="results/toy/metrics.csv",
-        table="results/toy/table1.md",
-        figure="results/figures/toy.png",
+        table=report("results/toy/table1.md", caption="../report/toy_table.rst", category="2-D toy",
+                     labels={"file": "Table 1"}),
+        figure=report("results/figures/toy.png", caption="../report/toy.rst", category="2-D toy",
+                      labels={"file": "Fig. 1"}),
     params:
         settings=toy_settings,
     threads: resources("toy")[0]

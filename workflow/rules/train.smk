@@ -23,6 +23,6 @@ rule train:
     benchmark:
         "results/benchmarks/train/{dataset}/{method}.tsv"
     shell:
-        "affsr train --quiet --threads {threads} --discard-stale-resume --dataset {wildcards.dataset} --method {wildcards.method} "
+        "exec affsr train --quiet --threads {threads} --discard-stale-resume --dataset {wildcards.dataset} --method {wildcards.method} "
         "--settings {params.settings:q} --data data/{wildcards.dataset} "
         "--checkpoint {output.checkpoint} --log {output.losses} {params.guide} > {log} 2>&1"
