@@ -9,6 +9,7 @@ SLURM cannot be installed or started, the tests fail with the script's message; 
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from test_workflow import TINY as WORKFLOW_TINY
 
 pytestmark = pytest.mark.slurm
 
@@ -29,18 +31,9 @@ SCRIPT = REPO / "scripts" / "slurm_cluster.sh"
 BIN = Path(sys.executable).parent
 
 SMALL = {"threads": 1, "mem_mb": 500, "runtime": 10}
+# test_workflow's tiny study, with two methods and small per-job resources
 TINY = {
-    "study": "demo",
-    "paper": {"train": {"steps": 8}},  # DVC tracks these keys: present in every params file
-    "seed": 0,
-    "operator": {"kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4},
-    "datasets": {"grass": {"source": "skimage_grass", "hr_size": 16, "n_train": 64, "n_val": 8,
-                           "n_test": 8}},
-    "generator": {"width": 8, "blocks": 1},
-    "discriminator": {"widths": [8, 16]},
-    "denoiser": {"width": 8, "depth": 2},
-    "density": {"width": 8, "layers": 2, "kernel": 3, "first_kernel": 3, "components": 2, "features": 2},
-    "train": {"steps": 6, "batch_size": 8, "log_every": 2, "checkpoint_every": 3},
+    **copy.deepcopy(WORKFLOW_TINY),
     "methods": {
         "affgan": {"objective": "gan", "constraint": "projected"},
         # the run stopped by SIGTERM: long enough (seconds) to be stopped while it trains, and auxiliary
@@ -49,8 +42,6 @@ TINY = {
                 "train": {"steps": 1000, "log_every": 100, "checkpoint_every": 50}},
     },
     "evaluate": {"n_samples": 4, "references": [], "density": ""},
-    "toy": {"restarts": 1, "steps": 20, "dae_steps": 20, "batch_size": 32, "kde_samples": 2000,
-            "eval_samples": 100, "curve_points": 21, "map_step": 0.1, "kde_grid_step": 0.1},
     # training asks for a GPU: the test cluster's node has one for SLURM's bookkeeping (no device)
     "resources": {"prepare": SMALL, "toy": SMALL, "train": {**SMALL, "gpu": 1}, "evaluate": {**SMALL, "gpu": 0}},
 }
