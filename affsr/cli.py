@@ -26,7 +26,7 @@ from affsr.checkpoint import CheckpointError
 from affsr.config import ConfigError, RunSettings, load_params, resolve, resolve_dataset
 from affsr.data import DataError
 from affsr.errors import Interrupted, TrainingError
-from affsr.files import write_csv, write_json, write_text
+from affsr.files import write_csv, write_json, write_npy, write_text
 
 USER_ERRORS = (ConfigError, DataError, CheckpointError)
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by SIGTERM/SIGUSR1, state saved, rerun resumes
@@ -247,9 +247,7 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     image = sr[0] if channels == 1 else sr.transpose(1, 2, 0)
     write_image(Path(args.output), image)
     if args.raw:
-        from affsr.files import atomic_write
-
-        atomic_write(args.raw, lambda handle: np.save(handle, sr.astype(np.float32)))
+        write_npy(args.raw, sr.astype(np.float32))
     op = build_operator(settings)
     with torch.no_grad():
         error = float((op(torch.from_numpy(sr)[None]) - torch.from_numpy(lr)[None]).square().mean())
@@ -276,9 +274,7 @@ def cmd_downsample(args: argparse.Namespace) -> None:
     x, note = downsample(op, hr)
     write_image(Path(args.output), x[0] if len(x) == 1 else x.transpose(1, 2, 0))
     if args.raw:
-        from affsr.files import atomic_write
-
-        atomic_write(args.raw, lambda handle: np.save(handle, x.astype(np.float32)))
+        write_npy(args.raw, x.astype(np.float32))
     if note:
         print(f"note: {note}")
     print(f"downsampled {args.input} → {args.output} {x.shape[2]}×{x.shape[1]} with {op!r}")

@@ -111,11 +111,6 @@ def _check_sizes(source: str, images: list[np.ndarray], hr_size: int, scale: int
     """Fail early, naming hr_size and scale, if patches cannot be cut or downsampled exactly."""
     if not isinstance(hr_size, (int, np.integer)) or hr_size <= 0:
         raise DataError(f"hr_size={hr_size!r} must be a positive integer")
-    if hr_size % scale != 0:
-        raise DataError(
-            f"hr_size={hr_size} is not divisible by the operator scale={scale}; "
-            f"choose a multiple of {scale} (e.g. {max(scale, hr_size - hr_size % scale)})"
-        )
     for i, img in enumerate(images):
         height, width = img.shape[1:]
         if hr_size > width:
@@ -294,9 +289,9 @@ def prepare(
     out_dir = Path(out_dir)
     scale = int(op.scale)
     src = sources.source(source)
-    if hr_size % scale:
+    if hr_size % scale:  # checked before any image is read, for both layouts
         raise DataError(f"hr_size={hr_size} is not divisible by the operator scale={scale}; "
-                        f"choose a multiple of {scale}")
+                        f"choose a multiple of {scale} (e.g. {max(scale, hr_size - hr_size % scale)})")
     counts = {"train": int(n_train), "val": int(n_val), "test": int(n_test)}
     spec = dataclasses.replace(spec or SourceSpec(), counts=counts)
     if src.layout == "patches":

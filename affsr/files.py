@@ -58,3 +58,7 @@ def write_csv(path: Path | str, frame: pd.DataFrame, **to_csv: object) -> None:
 def write_npz(path: Path | str, compressed: bool = True, **arrays: np.ndarray) -> None:
     save = np.savez_compressed if compressed else np.savez
     atomic_write(path, lambda handle: save(handle, **arrays))
+
+
+def write_npy(path: Path | str, array: np.ndarray) -> None:
+    atomic_write(path, lambda handle: np.save(handle, array))
