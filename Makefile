@@ -10,7 +10,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test venv dry-run lint report clean-results
+.PHONY: study test venv dry-run lint report publish clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ study: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+publish: $(STAMP)
+	$(BIN)/affsr publish --results results --to docs/results --readme README.md
 
 report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --report results/report.html

@@ -6,6 +6,8 @@
     affsr aggregate results/eval/*/*.csv --out results/metrics.csv
     affsr figures   --metrics results/metrics.csv --out-dir results/figures
     affsr summary   results/metrics.csv
+    affsr claims    --metrics results/metrics.csv --out results/claims.md
+    affsr publish   (results/ → docs/results/, README tables rewritten)
 
 ``prepare`` and ``train`` take their settings either from params.yaml (``--params``, default) or as the
 resolved JSON that Snakemake passes (``--settings``), both through ``affsr.config``. User mistakes end
@@ -183,6 +185,24 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
     if args.json:
         write_json(args.json, metrics_tree(metrics))
     print(summary_table(metrics))
+
+
+def cmd_claims(args: argparse.Namespace) -> None:
+    from affsr.claims import claims_markdown, claims_table
+
+    table = claims_table(read_metrics([Path(args.metrics)]))
+    write_text(args.out, claims_markdown(table))
+    print(table[["claim", "data set", "verdict"]].to_string(index=False))
+
+
+def cmd_publish(args: argparse.Namespace) -> None:
+    from affsr.readme import publish
+
+    try:
+        written = publish(Path(args.results), Path(args.to), Path(args.readme))
+    except FileNotFoundError as err:
+        raise DataError(str(err)) from None
+    print(f"published {len(written) - 1} files to {args.to}; {args.readme} tables rewritten from them")
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
@@ -399,6 +419,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", help="the effective params as JSON (what the workflow passes)")
     p.add_argument("--out-dir", required=True)
     p.set_defaults(run=cmd_provenance)
+
+    p = verbs.add_parser("claims", help="the paper's claims with verdicts computed from the metrics")
+    p.add_argument("--metrics", default="results/metrics.csv")
+    p.add_argument("--out", required=True, help="Markdown table, e.g. results/claims.md")
+    p.set_defaults(run=cmd_claims)
+
+    p = verbs.add_parser("publish", help="copy a finished study's results to docs/results, rewrite README tables")
+    p.add_argument("--results", default="results")
+    p.add_argument("--to", default="docs/results")
+    p.add_argument("--readme", default="README.md")
+    p.set_defaults(run=cmd_publish)
 
     p = verbs.add_parser("summary", help="print the metrics table")
     p.add_argument("metrics", nargs="?", default="results/metrics.csv")

@@ -85,6 +85,7 @@ class GeneratorConfig:
     width: int = 32
     blocks: int = 4
     noise: int = 0  # maps of N(0, 1) noise concatenated to the LR input: > 0 = a stochastic generator
+    skip: bool = False  # predict a residual over the cubic upsampling of the input (see nets.Generator)
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,8 @@ class TrainConfig:
 class MethodConfig:
     """One trained model: an objective (a module in ``affsr/methods/``) × a consistency constraint.
 
-    ``consistency_weight`` is the weight of the soft penalty mean|x − Aŷ| used when
-    ``constraint: soft`` (paper §3.2: weight not stated). ``split`` is the data split it trains on
+    ``consistency_weight`` is the weight w of the soft penalty w·Σ|x − Aŷ| per image (nats; a Laplace
+    observation model of scale 1/w) used when ``constraint: soft`` (paper §3.2: weight not stated). ``split`` is the data split it trains on
     (the held-out density model trains on ``val``, which no SR method sees). ``guide`` names another
     method whose snapshots guide this one (AffDG: the denoiser; AffLL: the density model). ``train`` and
     ``generator`` override those sections for this method (e.g. a stochastic generator: ``noise: 4``).

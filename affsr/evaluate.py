@@ -1,7 +1,9 @@
 """Evaluation of one trained run or one reference upsampler on a data set's test split.
 
 Outputs are computed in float32 in batches on the CPU or GPU and never clipped, so the consistency
-metrics measure the model exactly as trained (clipping to [0, 1] would break Aŷ = x).
+metrics measure the model exactly as trained (clipping to [0, 1] would break Aŷ = x). Per-image
+distortion and consistency come from affsr.metrics, set-level realism (swd, spectrum_distance, c2st:
+outputs against the split's real HR images) from affsr.perception.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import pandas as pd
 import torch
 
 from affsr.files import write_npz
-from affsr.data import load_manifest, load_split
+from affsr.data import DataError, load_manifest, load_positions, load_split
 from affsr.metrics import all_metrics, lr_mse, reference_outputs
+from affsr.perception import perception_metrics
 from affsr.operators import Downsampling
 from affsr.checkpoint import CheckpointError
 from affsr.config import ConfigError
@@ -67,7 +70,49 @@ def draw_metrics(draws: torch.Tensor, lr: torch.Tensor, op: Downsampling) -> dic
     return {"diversity": diversity, "lr_mse_draws": worst}
 
 
-REAL_HR = "hr"  # a "method" whose outputs are the real HR test images: the cross-entropy reference
+REAL_HR = "hr"  # a "method" whose outputs are the real HR test images: the real-data floor
+PERCEPTION_SEED = 0  # the same patch positions, directions and classifier folds for every method
+
+
+def c2st_groups(data_dir: Path, split: str, hr_size: int) -> np.ndarray | None:
+    """Cross-validation groups for c2st: which half of its source photo (left or right, by the patch's
+    centre column) each patch was cut from. The demo's test patches overlap (128 of 32×32 from a 64-row
+    band: each pixel in ~4 patches), so random folds would hold out near-duplicates of training images;
+    halves only share the patches straddling the middle. None (random folds) for data sets of whole images
+    (faces), which have no positions."""
+    try:
+        pos = load_positions(data_dir, split)
+    except DataError:
+        return None
+    width = np.zeros(int(pos[:, 0].max()) + 1, dtype=np.int64)
+    np.maximum.at(width, pos[:, 0], pos[:, 2] + hr_size)  # the widest extent seen per source image
+    return (2 * (pos[:, 2] + hr_size // 2) >= width[pos[:, 0]]).astype(np.int64)
+
+
+def real_data_floor(hr: torch.Tensor, seed: int = PERCEPTION_SEED,
+                    groups: np.ndarray | None = None, scale: int = 4) -> dict[str, float]:
+    """The perception metrics of real images against real images: two disjoint halves of ``hr``
+    (N, C, H, W) (⌊N/2⌋ each) compared with each other. What a perfect method would score with this many
+    images: c2st ≈ 0.5 and swd, spectrum_distance > 0 by sampling noise alone. Each half has half the
+    images a method is compared with, so this floor is somewhat higher than a perfect method's would be
+    (swd most of all at the coarsest pyramid level, which has few patches per image). With ``groups``
+    (see :func:`c2st_groups`) the halves are drawn within each group, and pair i of the two halves keeps
+    group labels for c2st (from the first half), so near-duplicates stay in one fold as far as possible."""
+    gen = torch.Generator().manual_seed(seed)
+    if groups is None:
+        perm = torch.randperm(hr.shape[0], generator=gen)
+        half = hr.shape[0] // 2
+        return perception_metrics(hr[perm[:half]], hr[perm[half:2 * half]], seed=seed, scale=scale)
+    g = torch.as_tensor(groups)
+    first, second = [], []
+    for label in torch.unique(g).tolist():
+        idx = torch.nonzero(g == label)[:, 0]
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        half = len(idx) // 2
+        first.append(idx[:half])
+        second.append(idx[half:2 * half])
+    a, b = torch.cat(first), torch.cat(second)
+    return perception_metrics(hr[a], hr[b], seed=seed, groups=g[a].numpy(), scale=scale)
 
 
 def evaluate(
@@ -80,9 +125,13 @@ def evaluate(
     """Metrics (tidy rows dataset, method, metric, value) and the outputs ŷ of one method.
 
     Returns the outputs (N, C, H, W), or for a stochastic generator every draw (N, DRAWS, C, H, W) (the
-    metrics psnr … lr_rel are of the first draw; ``diversity`` and ``lr_mse_draws`` of all of them).
+    metrics psnr … c2st are of the first draw; ``diversity`` and ``lr_mse_draws`` of all of them).
     ``method`` names a trained run (``checkpoint_path`` given), a reference upsampler (``bicubic`` or
-    ``pinv`` = A⁺x) or ``hr`` (the real HR images: only their cross-entropy is meaningful).
+    ``pinv`` = A⁺x) or ``hr`` (the real HR images: the real-data floor of the perception metrics, from
+    two halves of the split, see :func:`real_data_floor`, and the cross-entropy of real images).
+    Every other method gets the metrics of affsr.metrics (psnr, ssim, lr_mse, lr_rel, lr_psnr) and of
+    affsr.perception (swd, spectrum_distance, c2st: all its outputs against all the split's real HR
+    images, with one fixed seed so that methods are compared on the same draws).
     With ``density_checkpoint`` (the held-out density model, trained on a split no method saw), the
     metric ``cross_entropy`` (bits/dim, lower = more likely under that model) is added; real HR
     images, being 8-bit, are dequantised first, model outputs are continuous and are not.
@@ -92,9 +141,8 @@ def evaluate(
     lr, hr = load_split(data_dir, split)
     device = pick_device("auto")
     if method == REAL_HR:
-        if density_checkpoint is None:
-            raise ValueError("method 'hr' is only a cross-entropy reference: pass a density checkpoint")
-        sr, values = hr, {}
+        sr, values = hr, real_data_floor(hr, groups=c2st_groups(data_dir, split, hr.shape[-1]),
+                                         scale=int(op.scale))
     else:
         if checkpoint_path is None:
             sr = reference_outputs(method, lr, op)  # float64: its consistency is exact
@@ -104,6 +152,8 @@ def evaluate(
             torch.manual_seed(0)  # a stochastic generator's draws are reproducible
             sr = super_resolve(model, lr)
         values = all_metrics(sr, lr, hr, op)
+        values.update(perception_metrics(sr, hr, seed=PERCEPTION_SEED, scale=int(op.scale),
+                                         groups=c2st_groups(data_dir, split, hr.shape[-1])))
         if checkpoint_path is not None and model.generator.noise:
             draws = torch.stack([sr] + [super_resolve(model, lr) for _ in range(DRAWS - 1)], dim=1)
             values.update(draw_metrics(draws, lr, op))
@@ -117,8 +167,10 @@ def evaluate(
     return pd.DataFrame(rows), (draws if "diversity" in values else sr)
 
 
-METRIC_ORDER = ("psnr", "ssim", "lr_mse", "lr_rel", "cross_entropy")
-_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}", "cross_entropy": "{:.3f}"}
+METRIC_ORDER = ("psnr", "ssim", "lr_mse", "lr_rel", "lr_psnr", "swd", "spectrum_distance", "hf_ratio",
+                "c2st", "cross_entropy")
+_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}", "lr_psnr": "{:.1f}", "swd": "{:.1f}",
+            "spectrum_distance": "{:.3f}", "hf_ratio": "{:.3f}", "c2st": "{:.3f}", "cross_entropy": "{:.3f}"}
 
 
 def _wide(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -148,10 +200,18 @@ def summary_markdown(metrics: pd.DataFrame) -> str:
     table = markdown_table(_wide(metrics).reset_index())
     legend = (
         "\n\nTest split. psnr (dB) and ssim on [0, 1] pixel values, higher is better; lr_mse = mean "
-        "(x − Aŷ)² and lr_rel = ‖Aŷ − x‖/‖x‖, the consistency with the LR input, lower is better. "
-        "`pinv` is A⁺x, `bicubic` plain bicubic upsampling. cross_entropy: bits/dim of the outputs under "
-        "a density model trained on a split no method saw (lower = more likely; `hr` = real test "
-        "images). A likelihood model is expected to favour blur (paper App. E). Dataset `toy`: the "
+        "(x − Aŷ)² and lr_rel = ‖Aŷ − x‖/‖x‖, the consistency with the LR input, lower is better; "
+        "lr_psnr = 10·log10(1/lr_mse) dB, higher is better (≥ 45 dB counts as consistent in NTIRE "
+        "2021/22; capped at 400). Realism of the output set against the real HR test images, lower is "
+        "better: swd = sliced Wasserstein distance of 7×7 patches on a Laplacian pyramid (×10³), "
+        "spectrum_distance = RMS difference of radially averaged log10 power spectra (decades); hf_ratio = "
+        "power above the LR Nyquist frequency over the real images' (< 1 blur, > 1 noise, 1 = real); c2st = "
+        "held-out accuracy of a small CNN telling outputs from real images (0.5 = indistinguishable, "
+        "1 = always caught). The `hr` row is the real-data floor: two halves of the real images "
+        "compared with each other. "
+        "`pinv` is A⁺x, `bicubic` plain bicubic upsampling on A's grid. cross_entropy: bits/dim of the "
+        "outputs under a density model trained on a split no method saw (lower = more likely; `hr` = "
+        "real test images). A likelihood model is expected to favour blur (paper App. E). Dataset `toy`: the "
         "2-D experiment, cross_entropy in nats under the KDE prior (paper Table 1; see "
         "results/toy/table1.md).\n"
     )

@@ -18,13 +18,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from affsr.operators import cubic_upsample, grid_offset
+from skimage.metrics import structural_similarity
 
 __all__ = [
     "REFERENCE_NAMES",
     "lr_mse",
     "lr_rel",
+    "lr_psnr",
     "psnr",
     "ssim",
     "bicubic",
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 REFERENCE_NAMES: tuple[str, ...] = ("bicubic", "pinv")
+LR_PSNR_CAP = 400.0  # dB; lr_mse is floored at 10^(−40) so that an exactly consistent output stays finite
 _CHUNK = 256  # images per operator call in the consistency metrics (bounds float64 memory)
 
 ArrayLike = Any  # torch.Tensor | np.ndarray
@@ -88,6 +90,24 @@ def lr_rel(sr: ArrayLike, lr: ArrayLike, op: Any) -> float:
     return float(np.sqrt(err) / np.sqrt(norm2)) if norm2 > 0 else float("nan")
 
 
+def _lr_psnr_from_mse(mse: float) -> float:
+    if np.isnan(mse):
+        return float("nan")
+    return float(min(LR_PSNR_CAP, -10.0 * np.log10(max(mse, 10.0 ** (-LR_PSNR_CAP / 10)))))
+
+
+def lr_psnr(sr: ArrayLike, lr: ArrayLike, op: Any) -> float:
+    """Consistency as a PSNR on the LR grid: 10·log10(1 / lr_mse) in dB (data range 1), pooled over the set.
+
+    The measure of the NTIRE 2021/2022 "Learning the Super-Resolution Space" challenges, where ≥ 45 dB
+    counts as consistent with the LR input. Range (−∞, 400] dB, higher = more consistent. An exactly
+    consistent output (lr_mse = 0) gets the cap LR_PSNR_CAP = 400 dB rather than inf, so CSV and JSON stay
+    plain numbers; float64 round-off alone gives ≈ 300–320 dB (A⁺x here), float32 ≈ 140–160 dB (a projected
+    network's output). sr (N, C, H, W), lr (N, C, H/s, W/s) on [0, 1], as :func:`lr_mse`.
+    """
+    return _lr_psnr_from_mse(lr_mse(sr, lr, op))
+
+
 def _per_image(sr: ArrayLike, hr: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Both as float64 numpy (N, H, W, C), shape-checked."""
     a, b = _to_numpy64(sr), _to_numpy64(hr)
@@ -99,15 +119,18 @@ def _per_image(sr: ArrayLike, hr: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def psnr(sr: ArrayLike, hr: ArrayLike) -> float:
-    """Mean over images of skimage ``peak_signal_noise_ratio(hr, sr, data_range=1.0)``, in dB.
+    """Mean over images of 10·log₁₀(1 / MSE(sr, hr)), in dB: skimage's
+    ``peak_signal_noise_ratio(hr, sr, data_range=1.0)`` (tested equal), computed here because importing
+    that function loads scipy.stats (≈ 1 s in each of the study's ≈ 50 evaluation processes).
 
     Per image over all pixels and channels as given (RGB or grey, no colour conversion, no border crop),
     sr not clipped. An image identical to its HR has PSNR = inf, and then so does the mean.
     """
     a, b = _per_image(sr, hr)
+    mse = ((a - b) ** 2).reshape(len(a), -1).mean(axis=1)
     with np.errstate(divide="ignore"):
-        values = [peak_signal_noise_ratio(b[i], a[i], data_range=1.0) for i in range(len(a))]
-    return float(np.mean(values)) if values else float("nan")
+        values = 10.0 * np.log10(1.0 / mse)
+    return float(np.mean(values)) if len(values) else float("nan")
 
 
 def ssim(sr: ArrayLike, hr: ArrayLike) -> float:
@@ -127,20 +150,30 @@ def ssim(sr: ArrayLike, hr: ArrayLike) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def bicubic(lr: ArrayLike, scale: int) -> torch.Tensor:
-    """Bicubic upsampling reference: (N, C, h, w) → (N, C, h·s, w·s), F.interpolate(mode="bicubic",
-    align_corners=False), not clipped (may overshoot [0, 1] near edges). Keeps a float input's dtype."""
+def bicubic(lr: ArrayLike, scale: int, offset: float | tuple[float, float] = 0.0) -> torch.Tensor:
+    """Bicubic upsampling reference on A's grid: (N, C, h, w) → (N, C, h·s, w·s), not clipped.
+
+    LR pixel i sits on HR pixel s·i + offset (rows, columns; a pair for different offsets), which for the
+    centred Gaussian A of this study is s·i itself (offset 0): HR pixel j is sampled at LR coordinate
+    u = j/s with Keys' cubic convolution, a = −0.75 (PyTorch's and OpenCV's choice; MATLAB's imresize uses
+    −0.5), from the 4 LR pixels floor(u) − 1 … floor(u) + 2, wrapping around circularly like A. At j = s·i
+    it returns x_i exactly. (F.interpolate(align_corners=False) instead assumes offset (s − 1)/2, the grid of
+    a box filter, 1.5 HR px off for s = 4; that is what :func:`reference_outputs` passes for the box A.)
+    May overshoot [0, 1] near edges. Keeps a float input's dtype (float64 in → float64 out); integer input
+    becomes float32.
+    """
     x = lr if isinstance(lr, torch.Tensor) else torch.from_numpy(np.asarray(lr))
     _check_4d("lr", x)
     if not x.is_floating_point():
         x = x.to(torch.float32)
-    h, w = x.shape[-2:]
+    oy, ox = (offset, offset) if np.isscalar(offset) else offset
     with torch.no_grad():
-        return F.interpolate(x.detach(), size=(h * int(scale), w * int(scale)), mode="bicubic", align_corners=False)
+        return cubic_upsample(x.detach(), int(scale), (float(oy), float(ox)), boundary="circular")
 
 
 def reference_outputs(name: str, lr: ArrayLike, op: Any) -> torch.Tensor:
-    """A non-learned SR output for the LR batch: "bicubic" (bicubic upsampling by op.scale) or "pinv" (A⁺x).
+    """A non-learned SR output for the LR batch: "bicubic" (bicubic upsampling by op.scale on A's sampling
+    grid, see :func:`bicubic`) or "pinv" (A⁺x).
 
     Returned as float64 (N, C, H, W): computed in float64 so that A⁺x's consistency error reflects the
     operator, not float32 round-off.
@@ -150,16 +183,19 @@ def reference_outputs(name: str, lr: ArrayLike, op: Any) -> torch.Tensor:
     x = _to_torch64(lr)
     _check_4d("lr", x)
     if name == "bicubic":
-        return bicubic(x, int(op.scale))
+        return bicubic(x, int(op.scale), offset=grid_offset(op))
     with torch.no_grad():
         return op.pinv(x)
 
 
 def all_metrics(sr: ArrayLike, lr: ArrayLike, hr: ArrayLike, op: Any) -> dict[str, float]:
-    """{"lr_mse", "lr_rel", "psnr", "ssim"} for one set of SR outputs (see the individual functions)."""
+    """{"lr_mse", "lr_rel", "lr_psnr", "psnr", "ssim"} for one set of SR outputs (see the individual
+    functions; the perception measures, which compare sets, are in affsr.perception)."""
+    mse = lr_mse(sr, lr, op)
     return {
-        "lr_mse": lr_mse(sr, lr, op),
+        "lr_mse": mse,
         "lr_rel": lr_rel(sr, lr, op),
+        "lr_psnr": _lr_psnr_from_mse(mse),
         "psnr": psnr(sr, hr),
         "ssim": ssim(sr, hr),
     }

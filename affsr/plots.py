@@ -33,7 +33,7 @@ __all__ = ["sample_grid", "metrics_plot", "training_curves", "draws_figure", "LO
 
 DPI = 150
 #: Metrics drawn first, in this order; any other metric follows in order of appearance.
-METRIC_ORDER: tuple[str, ...] = ("psnr", "ssim", "lr_mse", "lr_rel")
+METRIC_ORDER: tuple[str, ...] = ("psnr", "ssim", "lr_mse", "lr_rel", "lr_psnr", "spectrum_distance", "swd", "c2st")
 #: Metrics drawn on a log y-axis.
 LOG_METRICS: frozenset[str] = frozenset({"lr_mse", "lr_rel"})
 #: Display floor for log-scale metrics (exact zeros / ~1e-14 values are shown at this level).
@@ -114,10 +114,16 @@ def _as_images(name: str, arr: object) -> np.ndarray:
 
 
 def _upscale_nearest(img: np.ndarray, H: int, W: int) -> np.ndarray:
-    """Nearest-neighbour resize of a (C, h, w) image to (C, H, W) (any ratio)."""
+    """Nearest-neighbour display of a (C, h, w) LR image at (C, H, W), on A's sampling grid (any ratio).
+
+    A centres LR pixel i on HR pixel s·i (s = H/h), so HR pixel j shows the LR pixel nearest to it,
+    floor(j/s + ½) mod h (circular, like A): for s = 4, LR pixel i covers HR pixels s·i − 2 … s·i + 1, the
+    first two HR columns show LR column 0 and the last two wrap round to it too. For an integer s this is
+    np.roll of the s-fold repeated image by −(s // 2) along both axes.
+    """
     _, h, w = img.shape
-    ri = np.minimum((np.arange(H) * h) // H, h - 1)
-    ci = np.minimum((np.arange(W) * w) // W, w - 1)
+    ri = ((2 * np.arange(H) * h + H) // (2 * H)) % h
+    ci = ((2 * np.arange(W) * w + W) // (2 * W)) % w
     return img[:, ri][:, :, ci]
 
 
@@ -153,7 +159,8 @@ def sample_grid(
 
     ``lr`` is (N, C, h, w), ``hr`` and every array in ``outputs`` are (N, C, H, W), floats in
     [0, 1] (clipped for display only), C = 1 (grey) or 3 (RGB). The LR input is shown with
-    nearest-neighbour upscaling to the HR size so all panels align. Below the grid a zoom row
+    nearest-neighbour upscaling to the HR size, each LR pixel centred where A samples it (HR pixel s·i),
+    so all panels align. Below the grid a zoom row
     shows the centre crop (half height x half width) of the first image for every column, so
     differences in sharpness are visible; the crop region is outlined on the first HR panel.
     """

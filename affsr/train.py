@@ -32,7 +32,7 @@ from affsr.files import write_csv
 from affsr.methods import guided_by, objective_class, options_class
 from affsr.methods.base import Batch, Context, Guide
 from affsr.nets import Generator, ImageNetworks, SRModel
-from affsr.operators import Downsampling
+from affsr.operators import Downsampling, grid_offset
 
 
 #: What schedulers send before they kill a job: SLURM sends SIGTERM on preemption / scancel / time limit
@@ -78,9 +78,10 @@ def build_operator(settings: RunSettings) -> Downsampling:
 
 def build_model(settings: RunSettings, channels: int) -> SRModel:
     """The SR model of a run: generator of the configured size with the method's constraint."""
-    g = settings.generator
-    generator = Generator(channels, settings.operator.scale, width=g.width, blocks=g.blocks, noise=g.noise)
-    return SRModel(generator, build_operator(settings), settings.constraint)
+    g, op = settings.generator, build_operator(settings)
+    generator = Generator(channels, op.scale, width=g.width, blocks=g.blocks, noise=g.noise, skip=g.skip,
+                          offset=grid_offset(op))
+    return SRModel(generator, op, settings.constraint)
 
 
 def build_objective(settings: RunSettings, channels: int, guides: list[Guide] | None = None):

@@ -16,7 +16,8 @@ import yaml
 from affsr.cli import main
 from affsr.config import load_params, resolve
 
-METRICS = {"lr_mse", "lr_rel", "psnr", "ssim"}
+METRICS = {"lr_mse", "lr_rel", "lr_psnr", "psnr", "ssim", "swd", "spectrum_distance", "hf_ratio", "c2st",
+           "c2st_se"}
 
 
 def _write_params(path: Path, params: dict) -> Path:

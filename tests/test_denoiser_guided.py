@@ -335,7 +335,8 @@ def test_projected_stays_consistent_and_soft_pays_a_penalty(params, batch):
     model = _train_steps(soft, batch)
     with torch.no_grad():
         sr = model(batch.lr)
-        penalty = (model.op(sr) - batch.lr).abs().mean().item()
+        # weight 1 × Σ|x − Aŷ| per image, mean over the batch (nats per image, like the guided term)
+        penalty = (model.op(sr) - batch.lr).abs().flatten(1).sum(1).mean().item()
         with_penalty = soft.phases[0].loss(batch, 0.0).item()
         soft.context.consistency_weight = 0.0
         without = soft.phases[0].loss(batch, 0.0).item()

@@ -202,3 +202,56 @@ def test_available_objectives_have_options_and_objective():
     for name in names:
         options_class(name)()  # every option has a default
         assert callable(objective_class(name))
+
+
+def test_gan_instance_noise_anneals_to_noise_end_then_holds(tiny):
+    gan = build_objective(tiny("gan", "projected", {"instance_noise": 1.0, "noise_end": 0.2, "noise_anneal": 0.5}), 1)
+    assert gan.noise_std(0.0) == pytest.approx(1.0)
+    assert gan.noise_std(0.25) == pytest.approx(0.6)  # halfway through the annealing: (1.0 + 0.2) / 2
+    assert gan.noise_std(0.5) == pytest.approx(0.2)
+    assert gan.noise_std(0.75) == pytest.approx(0.2) and gan.noise_std(1.0) == pytest.approx(0.2)
+    default = build_objective(tiny("gan", "projected", {"instance_noise": 0.1}), 1)
+    assert default.context.options.noise_end == 0.0 and default.noise_std(1.0) == 0.0  # image runs unchanged
+
+
+@pytest.mark.parametrize("options", [{"noise_end": -0.1}, {"instance_noise": 0.1, "noise_end": 0.2}])
+def test_gan_rejects_bad_noise_end(options, tiny):
+    with pytest.raises(ValueError, match="noise_end"):
+        build_objective(tiny("gan", "projected", options), 1)
+
+
+def test_soft_penalty_is_a_per_image_laplace_nll(batch, tiny):
+    """weight · Σ over an image's LR values of |x − Aŷ|, averaged over the batch: the same unit (nats per
+    image) as the GAN's and the denoiser-guided objective's losses, whatever the image size."""
+    from affsr.methods.base import per_value
+
+    context = build_objective(tiny("gan", "soft", consistency_weight=2.0), 1).context
+    with torch.no_grad():
+        sr = context.model(batch.lr)
+        expected = 2.0 * (context.model.op(sr) - batch.lr).abs().sum() / batch.lr.shape[0]
+        penalty = consistency_penalty(context, sr, batch.lr)
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-6)
+    per_pixel = per_value(penalty, sr)  # the pixel losses' unit: per HR value
+    assert per_pixel.item() == pytest.approx(penalty.item() / sr[0].numel(), rel=1e-6)
+    assert per_value(penalty, sr, bits=True).item() == pytest.approx(per_pixel.item() / 0.6931471805599453)
+
+
+def test_generator_skip_starts_at_the_cubic_upsampling(batch):
+    """skip: the untrained generator outputs cubic(x) on A's grid (clamped), so an untrained projected
+    model starts from a smooth consistent image instead of A⁺x's grid of dots."""
+    from affsr.nets import Generator, SRModel
+    from affsr.operators import Downsampling, cubic_upsample
+
+    op = Downsampling.gaussian(1.0, 9, 4)
+    torch.manual_seed(0)
+    generator = Generator(1, 4, width=8, blocks=1, skip=True).eval()
+    with torch.no_grad():
+        out = generator(batch.lr)
+        cubic = cubic_upsample(batch.lr, 4, boundary="replicate").clamp(Generator.SKIP_EPS, 1 - Generator.SKIP_EPS)
+        assert torch.allclose(out, cubic, atol=1e-5)
+        projected = SRModel(generator, op, "projected")(batch.lr)
+        plain = SRModel(Generator(1, 4, width=8, blocks=1).eval(), op, "projected")(batch.lr)
+    assert torch.allclose(op(projected), batch.lr, atol=1e-5)  # still exactly consistent
+    # smoother than the dot grid: less power in the HR-pixel differences than without the skip
+    assert projected.diff(dim=-1).square().mean() < 0.5 * plain.diff(dim=-1).square().mean()
+    assert generator.tail.weight.abs().sum() == 0  # the residual starts at zero and is trained from there

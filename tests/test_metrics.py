@@ -10,7 +10,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from affsr import metrics
-from affsr.metrics import all_metrics, bicubic, lr_mse, lr_rel, psnr, reference_outputs, ssim
+from affsr.metrics import all_metrics, bicubic, lr_mse, lr_psnr, lr_rel, psnr, reference_outputs, ssim
 from affsr.operators import Downsampling
 
 
@@ -63,6 +63,15 @@ def test_lr_metrics_accept_numpy_and_check_shapes(op, batch):
     assert lr_mse(hr, lr, op) < 1e-12  # the stored pair itself is consistent
     with pytest.raises(ValueError, match="does not match"):
         lr_mse(hr[:, :, :16, :16], lr, op)
+
+
+def test_lr_psnr_known_values_and_cap(op, batch):
+    lr, _ = batch
+    sr = reference_outputs("pinv", lr, op)
+    assert lr_psnr(sr + 0.1, lr, op) == pytest.approx(20.0, abs=1e-6)  # lr_mse = 0.01 (see above)
+    assert 250 < lr_psnr(sr, lr, op) < metrics.LR_PSNR_CAP  # float64 round-off only, still finite
+    y = torch.rand(2, 1, 16, 16, dtype=torch.float64)
+    assert lr_psnr(y, op(y), op) == metrics.LR_PSNR_CAP == 400.0  # lr_mse exactly 0: capped, not inf
 
 
 # ---- PSNR / SSIM ----------------------------------------------------------------------------------------
@@ -134,6 +143,42 @@ def test_bicubic_shapes_and_constants():
     assert bicubic(np.zeros((1, 1, 5, 5), np.float32), 2).shape == (1, 1, 10, 10)
 
 
+def test_bicubic_reproduces_lr_pixels_at_a_s_sampling_positions():
+    x = torch.rand(2, 3, 8, 6, dtype=torch.float64)
+    up = bicubic(x, 4)
+    assert up.dtype == torch.float64
+    torch.testing.assert_close(up[..., ::4, ::4], x, atol=1e-15, rtol=0)  # HR pixel s·i is LR pixel i
+    torch.testing.assert_close(bicubic(x, 3)[..., ::3, ::3], x, atol=1e-15, rtol=0)
+
+
+def test_bicubic_is_shift_equivariant_on_the_circular_grid():
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    rolled = bicubic(torch.roll(x, (1, -2), dims=(-2, -1)), 4)
+    torch.testing.assert_close(rolled, torch.roll(bicubic(x, 4), (4, -8), dims=(-2, -1)))
+
+
+def test_bicubic_matches_pytorch_in_the_interior_on_the_box_grid():
+    """With offset (s − 1)/2 it is F.interpolate(align_corners=False) (Keys a = −0.75) away from the border."""
+    x = torch.rand(2, 1, 10, 10, dtype=torch.float64)
+    ours = bicubic(x, 4, offset=1.5)
+    theirs = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(ours[..., 8:-8, 8:-8], theirs[..., 8:-8, 8:-8])
+    box = Downsampling.box(4)
+    torch.testing.assert_close(reference_outputs("bicubic", x, box), ours)
+
+
+def test_aligned_bicubic_beats_a_misaligned_one_on_a_smooth_image(op):
+    """lr = A y of a low-frequency y: bicubic on A's grid recovers y far better than 1.5 px off."""
+    j = torch.arange(32, dtype=torch.float64)
+    wave = 0.5 + 0.2 * torch.cos(2 * math.pi * (2 * j / 32 + 0.1))
+    y = (wave[:, None] * wave[None, :])[None, None]
+    x = op(y)
+    aligned, shifted = psnr(bicubic(x, 4), y), psnr(bicubic(x, 4, offset=1.5), y)
+    assert aligned > shifted + 6
+    # A blurs a little (σ = 1 px), so even the aligned one is not exact; but it is close
+    assert aligned > 35
+
+
 def test_reference_outputs(op, batch):
     lr, _ = batch
     b = reference_outputs("bicubic", lr, op)
@@ -152,9 +197,10 @@ def test_all_metrics_keys_and_values(op, batch):
     lr, hr = batch
     sr = reference_outputs("pinv", lr, op)
     m = all_metrics(sr, lr, hr, op)
-    assert list(m) == ["lr_mse", "lr_rel", "psnr", "ssim"]
+    assert list(m) == ["lr_mse", "lr_rel", "lr_psnr", "psnr", "ssim"]
     assert all(isinstance(v, float) for v in m.values())
     assert m["lr_mse"] == lr_mse(sr, lr, op) and m["psnr"] == psnr(sr, hr) and m["ssim"] == ssim(sr, hr)
+    assert m["lr_psnr"] == lr_psnr(sr, lr, op) > 250
     assert m["lr_mse"] < 1e-12 and 0 < m["psnr"] < 100
 
 

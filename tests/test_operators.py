@@ -208,3 +208,34 @@ def test_rank_deficient_kernel_is_pseudo_inverse(HW):
     x = torch.randn(1, 1, HW[0] // 2, HW[1] // 2, dtype=torch.float64)
     g = AffineProjection(op)(torch.randn(1, 1, *HW, dtype=torch.float64), x)
     np.testing.assert_allclose(op(g).flatten().numpy(), A @ P @ x.flatten().numpy(), atol=1e-10)
+
+
+# ---- cubic upsampling on A's grid -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("boundary", ["circular", "replicate"])
+def test_cubic_upsample_interpolates_the_lr_pixels_and_keeps_constants(boundary):
+    from affsr.operators import cubic_upsample
+
+    x = torch.rand(2, 3, 5, 6, dtype=torch.float64)
+    up = cubic_upsample(x, 4, boundary=boundary)
+    assert up.shape == (2, 3, 20, 24) and up.dtype == torch.float64
+    assert torch.allclose(up[..., ::4, ::4], x, atol=1e-12)  # HR pixel s·i is LR pixel i (A's grid)
+    flat = cubic_upsample(torch.full((1, 1, 4, 4), 0.3), 4, boundary=boundary)
+    assert torch.allclose(flat, torch.full_like(flat, 0.3), atol=1e-6)
+
+
+def test_cubic_upsample_boundaries_differ_only_at_the_edges():
+    from affsr.operators import cubic_upsample
+
+    x = torch.rand(1, 1, 8, 8, dtype=torch.float64)
+    circular, replicate = cubic_upsample(x, 4), cubic_upsample(x, 4, boundary="replicate")
+    assert torch.allclose(circular[..., 8:24, 8:24], replicate[..., 8:24, 8:24])
+    assert not torch.allclose(circular[..., :2, :], replicate[..., :2, :])
+    # replicate reads only the image itself: changing the far edge leaves the near edge alone
+    y = x.clone()
+    y[..., -1] += 1.0
+    assert torch.equal(cubic_upsample(y, 4, boundary="replicate")[..., :4], replicate[..., :4])
+    assert not torch.equal(cubic_upsample(y, 4)[..., :4], circular[..., :4])
+    with pytest.raises(ValueError, match="boundary"):
+        cubic_upsample(x, 4, boundary="reflect")

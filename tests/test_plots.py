@@ -216,3 +216,31 @@ def test_training_curves_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="loss_"):
         plots.training_curves({"r": pd.DataFrame({"step": [0], "other": [1.0]})}, tmp_path / "a.png")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- LR display on A's grid
+
+
+@pytest.mark.parametrize("s", [2, 3, 4])
+def test_upscale_nearest_centres_lr_pixels_where_a_samples_them(s: int) -> None:
+    """A puts LR pixel i on HR pixel s·i: the LR panel shows it over HR pixels s·i − s//2 … (circular)."""
+    rng = np.random.default_rng(s)
+    lr = rng.uniform(size=(2, 5, 6))
+    up = plots._upscale_nearest(lr, 5 * s, 6 * s)
+    assert up.shape == (2, 5 * s, 6 * s)
+    rep = np.repeat(np.repeat(lr, s, axis=1), s, axis=2)
+    np.testing.assert_array_equal(up, np.roll(rep, (-(s // 2), -(s // 2)), axis=(1, 2)))
+    np.testing.assert_array_equal(up[:, ::s, ::s], lr)  # HR pixel s·i shows LR pixel i
+    # LR row i covers HR rows s·i − s//2 … s·i + s − s//2 − 1 (mod H): row 0's block wraps round the top
+    H = 5 * s
+    for i in range(5):
+        for d in range(-(s // 2), s - s // 2):
+            np.testing.assert_array_equal(up[:, (s * i + d) % H, ::s], lr[:, i])
+    assert s // 2 == 0 or np.array_equal(up[:, -1, ::s], lr[:, 0])
+
+
+def test_upscale_nearest_keeps_non_integer_ratios_in_range() -> None:
+    lr = np.arange(7.0)[None, None, :].repeat(7, axis=1)
+    up = plots._upscale_nearest(lr, 20, 20)
+    assert up.shape == (1, 20, 20) and set(np.unique(up)) <= set(range(7))
+    assert up[0, 0, 0] == 0 and up[0, 0, 3] == 1  # HR column 3 ≈ LR 1.05 → LR pixel 1

@@ -51,7 +51,9 @@ SLURM_JOBS = {  # SLURM job comment (rule and wildcards, set by the plugin) → 
     "rule_train_wildcards_grass_affgan": 1,
     "rule_train_wildcards_grass_dae": 2,  # stopped by SIGTERM, then resubmitted (retries: 1)
     "rule_evaluate_wildcards_grass_affgan": 1,
+    "rule_evaluate_wildcards_grass_hr": 1,  # the real images: the realism floor
     "rule_aggregate": 1,
+    "rule_claims": 1,
     "rule_figures": 1,
 }
 STOPPED = "rule_train_wildcards_grass_dae"
@@ -157,8 +159,9 @@ def test_study_runs_through_slurm(study):
     workdir, _, _ = study
     metrics = pd.read_csv(workdir / "results" / "metrics.csv")
     grass = metrics[metrics.dataset == "grass"]
-    assert set(grass.method) == {"affgan"}
-    assert set(grass.metric) == {"lr_mse", "lr_rel", "psnr", "ssim"}
+    assert set(grass.method) == {"affgan", "hr"}
+    assert set(grass[grass.method == "affgan"].metric) == {
+        "lr_mse", "lr_rel", "lr_psnr", "psnr", "ssim", "swd", "spectrum_distance", "hf_ratio", "c2st", "c2st_se"}
     assert {"mse", "affgan", "map"} <= set(metrics[metrics.dataset == "toy"].method)
     value = grass.set_index(["method", "metric"]).value
     assert value["affgan", "lr_mse"] <= 1e-10  # the projection, trained on a SLURM node

@@ -14,6 +14,8 @@ import torch
 from affsr.config import ConfigError
 from affsr.plots import toy_figure
 from affsr.toy import (
+    BAYES_ROWS,
+    DISPLAY_NAMES,
     METHODS,
     PAPER_TABLE1,
     V,
@@ -23,6 +25,7 @@ from affsr.toy import (
     ToyModel,
     ToyNetworks,
     ToyOperator,
+    line_estimates,
     line_posterior,
     map_estimates,
     roll_batch_sampler,
@@ -31,7 +34,7 @@ from affsr.toy import (
     table1,
 )
 
-TINY = ToyConfig(restarts=2, steps=40, batch_size=32, dae_steps=40, dae_snapshots=2, kde_samples=3000,
+TINY = ToyConfig(restarts=2, steps=40, gan_steps=20, d_steps=2, mae_steps=40, batch_size=32, dae_steps=40, dae_snapshots=2, kde_samples=3000,
                  kde_grid_step=0.05, eval_samples=200, map_step=0.05, curve_points=21)
 
 
@@ -113,6 +116,10 @@ def test_config_is_validated():
         ToyConfig(methods=("mse", "affll"))
     with pytest.raises(ValueError, match="restarts"):
         ToyConfig(restarts=0)
+    with pytest.raises(ValueError, match="noise_end"):
+        ToyConfig(instance_noise=0.5, noise_end=0.6)
+    with pytest.raises(ValueError, match="consistency_weight"):
+        ToyConfig(consistency_weight=-1.0)
     with pytest.raises(ConfigError, match="did you mean 'restarts'"):
         ToyConfig.from_dict({"restart": 3})
     assert ToyConfig.from_dict({"methods": ["mse"]}).methods == ("mse",)
@@ -193,6 +200,34 @@ def test_brute_force_map_is_on_the_line_and_beats_every_grid_point(kde, x):
         assert abs(0.5 * posterior["estimates"][key].sum() - x) < 1e-12
 
 
+def test_bayes_estimators_on_a_posterior_with_a_known_answer():
+    """Three equal kernels on the line of x = 0.5 at t = −3, 0, 1 (h = 0.2, well separated): the posterior
+    mean is t = −2/3, the median the middle kernel's centre t = 0 (a third of the mass on each side)."""
+    x, centres = 0.5, torch.tensor([-3.0, 0.0, 1.0], dtype=torch.float64)
+    samples = torch.stack([x + centres * V[0], x + centres * V[1]], 1)
+    kde = RollKDE(samples, 0.2)
+    found = line_estimates(kde, torch.tensor([x, x]), step=0.01)
+    for name, t in (("posterior_mean", -2.0 / 3.0), ("posterior_median", 0.0)):
+        expected = torch.tensor([[x + t * V[0], x + t * V[1]]], dtype=torch.float64).expand(2, 2)
+        torch.testing.assert_close(found[name], expected, rtol=0, atol=1e-4)
+    # symmetric: mean = median = mode at the centre
+    symmetric = torch.tensor([-2.0, 0.0, 2.0], dtype=torch.float64)
+    sym = RollKDE(torch.stack([x + symmetric * V[0], x + symmetric * V[1]], 1), 0.8)  # overlapping: a clear mode
+    found = line_estimates(sym, torch.tensor([x]), step=0.01)
+    for name in ("map", "posterior_mean", "posterior_median"):
+        torch.testing.assert_close(found[name], torch.tensor([[x, x]], dtype=torch.float64), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("x", [0.5, -2.3, 3.9])
+def test_line_estimates_agree_with_the_single_line_posterior(kde, x):
+    found = line_estimates(kde, torch.tensor([x], dtype=torch.float64), step=0.005)
+    posterior = line_posterior(kde, x, torch.arange(-12, 12, 0.005))
+    for ours, theirs in (("posterior_mean", "mse"), ("posterior_median", "mae")):
+        np.testing.assert_allclose(found[ours][0].numpy(), posterior["estimates"][theirs], atol=1e-3)
+    points, logp = map_estimates(kde, torch.tensor([x], dtype=torch.float64), step=0.005)
+    torch.testing.assert_close(points, found["map"])
+
+
 # ---- the study ------------------------------------------------------------------------------------------
 
 
@@ -201,14 +236,21 @@ def test_study_returns_the_table_rows_and_sane_values(study):
     assert list(results.columns) == ["dataset", "method", "metric", "value"]
     assert set(results["dataset"]) == {"toy"}
     wide = results.pivot(index="method", columns="metric", values="value")
-    assert set(wide.index) == set(TINY.methods) | {"map"}
+    assert set(wide.index) == set(TINY.methods) | {"map", *BAYES_ROWS}
     for method in TINY.methods:
-        assert wide.loc[method, ["cross_entropy", "cross_entropy_std", "cross_entropy_median", "lr_mse",
-                                 "lr_mse_std"]].notna().all()
+        assert wide.loc[method, ["cross_entropy", "cross_entropy_std", "cross_entropy_sem", "cross_entropy_median",
+                                 "lr_mse", "lr_mse_std"]].notna().all()
+        restarts = TINY.restarts
+        expected_sem = wide.loc[method, "cross_entropy_std"] / np.sqrt(restarts) if restarts > 1 else 0.0
+        assert wide.loc[method, "cross_entropy_sem"] == pytest.approx(expected_sem)
     assert np.isnan(wide.loc["map", "lr_mse"]) and np.isfinite(wide.loc["map", "cross_entropy"])
     assert wide.loc["affgan", "lr_mse"] < 1e-10 and wide.loc["affdg", "lr_mse"] < 1e-10
     assert wide.loc["mse", "lr_mse"] > 0
     assert wide.loc["mse", "cross_entropy"] > wide.loc["map", "cross_entropy"]
+    # the Bayes estimators lie on the solution lines too, so none beats the MAP (up to interpolation)
+    for name in BAYES_ROWS:
+        assert wide.loc["map", "cross_entropy"] <= wide.loc[name, "cross_entropy"] + 0.01
+        assert np.isnan(wide.loc[name, "lr_mse"])
     per = data["per_restart"]
     assert len(per) == TINY.restarts * len(TINY.methods)
     for method in TINY.methods:
@@ -227,6 +269,9 @@ def test_table1_sits_beside_the_papers_numbers(study):
     assert table.loc["SoftGAN", "paper_lr_mse"] == 8.87e-2
     assert table.loc["AffGAN", "paper_lr_mse"] == 0.0
     assert PAPER_TABLE1["mse"]["cross_entropy"] == 9.10
+    for name in BAYES_ROWS:  # ours only: present, the paper's column empty
+        row = table.loc[DISPLAY_NAMES[name]]
+        assert np.isfinite(row["cross_entropy"]) and np.isnan(row["paper_cross_entropy"])
     assert " ± " in table.loc["MSE", "H ours"]
     assert table.loc["MSE", "cross_entropy"] == pytest.approx(
         float(results.query("method == 'mse' and metric == 'cross_entropy'")["value"].iloc[0]))
@@ -248,6 +293,6 @@ def test_study_is_reproducible_from_its_seed(study):
     again, _ = run_toy_study(TINY, seed=0, progress=False)
     pd.testing.assert_frame_equal(results, again)
     other, _ = run_toy_study(replace(TINY, methods=("mse",)), seed=1, progress=False)
-    assert set(other["method"]) == {"mse", "map"}
+    assert set(other["method"]) == {"mse", "map", *BAYES_ROWS}
     assert not np.isclose(other.query("method == 'map'")["value"].iloc[0],
                           results.query("method == 'map'")["value"].iloc[0])

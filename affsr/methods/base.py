@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
@@ -73,13 +74,31 @@ class Phase:
 
 
 def consistency_penalty(context: Context, sr: Tensor, lr: Tensor) -> Tensor:
-    """Soft constraint of SoftGAN/SoftDG (paper §3.2): weight · mean |x − Aŷ|; zero otherwise.
+    """Soft constraint of SoftGAN/SoftDG (paper §3.2), in **nats per image**; zero unless ``soft``.
+
+    weight · Σ_i |x_i − (Aŷ)_i| summed over every LR value of an image (channels × h × w), averaged
+    over the batch: the negative log-likelihood of a Laplace observation model x = Aŷ + ε,
+    ε_i ~ Laplace(0, b) with b = 1/weight (up to a constant). It is a per-image quantity because the
+    objectives it is added to are: the GAN generator's loss estimates KL[q‖p] per image (Eq. 10) and the
+    denoiser-guided loss is −log p_σ(ŷ) per image (Eq. 12). Objectives whose loss is an average per
+    HR value (the pixel losses, AffLL's bits/dim) convert it with :func:`per_value`. So one weight means
+    the same — the scale b of the assumed LR noise — for every objective. (Before, the penalty was a
+    per-pixel *mean*, 20×–10⁴× weaker than the denoiser's per-image score: SoftDG collapsed.)
 
     Projected models are consistent by construction, unconstrained ones (``none``) are not asked to be.
+    sr (B, C, H, W), lr (B, C, h, w) → a scalar.
     """
     if context.model.constraint != "soft":
         return sr.new_zeros(())
-    return context.consistency_weight * (context.model.op(sr) - lr).abs().mean()
+    residual = (context.model.op(sr) - lr).abs()
+    return context.consistency_weight * residual.flatten(1).sum(1).mean()
+
+
+def per_value(penalty: Tensor, sr: Tensor, bits: bool = False) -> Tensor:
+    """A per-image penalty (nats) as an average per HR value (÷ C·H·W), in bits if ``bits``: the unit
+    of the pixel losses and of AffLL's bits/dim. sr (B, C, H, W) or (B, D)."""
+    scale = sr[0].numel() * (math.log(2.0) if bits else 1.0)
+    return penalty / scale
 
 
 def generator_networks(context: Context) -> dict[str, nn.Module]:

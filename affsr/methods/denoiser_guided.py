@@ -8,7 +8,7 @@ step (no back-propagation into the denoiser, which is frozen anyway): the genera
 its loss has the gradient −s(ŷ)/B w.r.t. ŷ (B = batch size, i.e. the mean over the batch of the
 per-image log-density), back-propagated through ŷ = g_θ(x). With the projection (AffDG) that gradient
 is high-passed by (I − A⁺A) on its way to f_θ (App. B), so outputs stay exactly consistent; SoftDG adds
-the soft penalty weight·mean|x − Aŷ| instead.
+the soft penalty weight·Σ|x − Aŷ| per image instead.
 
 The denoiser snapshots are used in turn (:func:`~affsr.methods.base.current_guide`), each for an equal
 share of training, in the order they were taken: decreasing σ (App. D). The σ in use is logged as
@@ -25,7 +25,8 @@ the staircases of the paper's Fig. 7 — so compare values only within one snaps
 
 Scale: the score grows like 1/σ² (10⁴ at σ = 0.01). Adam is invariant to a constant scale of the
 gradient, so this does not change AffDG's steps, but it does change the balance of SoftDG's two terms:
-a fixed ``consistency_weight`` matters less and less as σ falls.
+a fixed ``consistency_weight`` matters less and less as σ falls. Both terms are per image (nats): the
+penalty is the Laplace NLL weight·Σ|x − Aŷ| of :func:`~affsr.methods.base.consistency_penalty`.
 
 Where the score is evaluated (``noise_input``): Eq. 12 gives ∇ log p_σ at the point D is applied to, so by
 default (``False``) we evaluate D at ŷ itself — the gradient of log p_σ(ŷ). App. D prints the denoiser

@@ -6,8 +6,16 @@ Paper §3.2, Eq. 10, with D = sigmoid(logit):
 The generator loss estimates KL[q_G ‖ p_Y] when D is near-optimal (App. A), i.e. cross-entropy minus
 output entropy. Real samples are HR images *unpaired* with the generator's inputs: only the marginals
 p_X and p_Y are needed. Instance noise (§3.3): Gaussian noise of std σ(t) is added to both real and
-generated images before D, σ annealed linearly from ``instance_noise`` to 0 over the first
-``noise_anneal`` fraction of training (the paper's ImageNet schedule: 0.1 → 0 over all of training).
+generated images before D, σ annealed linearly from ``instance_noise`` to ``noise_end`` over the first
+``noise_anneal`` fraction of training, then held at ``noise_end`` (the paper's ImageNet schedule:
+0.1 → 0 over all of training, the default).
+
+Why a floor ``noise_end`` > 0 can be needed: the generator's outputs lie on a set of lower dimension
+than the data (on the 2-D toy, a curve y = g(x) in the plane; projected, one point per solution line).
+Without noise q_G and p_Y then have (nearly) disjoint supports, KL[q_G ‖ p_Y] is infinite, and the
+discriminator can separate them perfectly: its logit saturates and stops telling the generator where
+the data are (§3.3, Fig. 6). A remaining noise std keeps both noisy distributions overlapping, so D
+estimates the density ratio of the σ-smoothed distributions until the end (cf. the DAE's smallest σ).
 """
 
 from __future__ import annotations
@@ -23,12 +31,14 @@ from affsr.methods.base import Batch, Context, Phase, consistency_penalty, gener
 
 @dataclass(frozen=True)
 class Options:
-    """Instance noise std at the start (pixel scale [0, 1]), fraction of training to anneal it to
-    zero over, and discriminator steps per generator step."""
+    """Instance noise std at the start (pixel scale [0, 1]), its final std, the fraction of training
+    to anneal it over, and discriminator steps per generator step."""
 
     instance_noise: float = 0.1
     noise_anneal: float = 1.0
     d_steps: int = 1
+    #: Instance noise std from ``noise_anneal`` on (0: anneal to zero, the paper's ImageNet schedule).
+    noise_end: float = 0.0
 
 
 class Objective:
@@ -36,29 +46,44 @@ class Objective:
 
     def __init__(self, context: Context):
         options = context.options
-        if options.instance_noise < 0 or not 0 < options.noise_anneal <= 1 or options.d_steps < 1:
+        if (options.instance_noise < 0 or not 0 <= options.noise_end <= options.instance_noise
+                or not 0 < options.noise_anneal <= 1 or options.d_steps < 1):
             raise ValueError(
-                "gan options: need instance_noise ≥ 0, 0 < noise_anneal ≤ 1, d_steps ≥ 1; "
-                f"got {options}"
+                "gan options: need instance_noise ≥ 0, 0 ≤ noise_end ≤ instance_noise, "
+                f"0 < noise_anneal ≤ 1, d_steps ≥ 1; got {options}"
             )
         self.context = context
+        self._fake_of: Batch | None = None
+        self._fake_value: Tensor | None = None
         self.discriminator = context.nets.discriminator()
         self.networks = {**generator_networks(context), "discriminator": self.discriminator}
         self.phases = [Phase("discriminator", "discriminator", self.discriminator_loss)] * options.d_steps
         self.phases = self.phases + [Phase("generator", "generator", self.generator_loss)]
 
     def noise_std(self, progress: float) -> float:
-        """σ(t): linear from ``instance_noise`` to 0 at ``noise_anneal`` of training."""
+        """σ(t): linear from ``instance_noise`` to ``noise_end`` at ``noise_anneal`` of training, then
+        ``noise_end``."""
         options = self.context.options
-        return options.instance_noise * max(0.0, 1.0 - progress / options.noise_anneal)
+        remaining = max(0.0, 1.0 - progress / options.noise_anneal)
+        return options.noise_end + (options.instance_noise - options.noise_end) * remaining
 
     def _noisy(self, y: Tensor, progress: float) -> Tensor:
         std = self.noise_std(progress)
         return y + std * torch.randn_like(y) if std > 0 else y
 
+    def _fake(self, batch: Batch) -> Tensor:
+        """G(x) for the discriminator phases of one step, computed once per batch: the generator does
+        not change between them (the loop draws one batch per step), so ``d_steps`` > 1 costs no extra
+        generator passes (20 per step on the toy; its generators have no batch norm or noise, so the
+        result is the same)."""
+        if self._fake_of is not batch:
+            with torch.no_grad():
+                self._fake_value = self.context.model(batch.lr)
+            self._fake_of = batch
+        return self._fake_value
+
     def discriminator_loss(self, batch: Batch, progress: float) -> Tensor:
-        with torch.no_grad():
-            fake = self.context.model(batch.lr)
+        fake = self._fake(batch)
         real_logit = self.discriminator(self._noisy(batch.hr_unpaired, progress))
         fake_logit = self.discriminator(self._noisy(fake, progress))
         # −log D(y) = softplus(−logit), −log(1 − D(ŷ)) = softplus(logit): stable forms of Eq. 10.

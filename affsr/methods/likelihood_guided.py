@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from affsr.methods.base import Batch, Context, Phase, consistency_penalty, current_guide, generator_networks
+from affsr.methods.base import (Batch, Context, Phase, consistency_penalty, current_guide, generator_networks,
+                                per_value)
 
 GUIDED_BY = "density_fit"
 
@@ -46,4 +47,5 @@ class Objective:
     def loss(self, batch: Batch, progress: float) -> Tensor:
         density = current_guide(self.context, progress).network
         sr = self.context.model(batch.lr)
-        return density.cross_entropy_bits(sr).mean() + consistency_penalty(self.context, sr, batch.lr)
+        penalty = per_value(consistency_penalty(self.context, sr, batch.lr), sr, bits=True)
+        return density.cross_entropy_bits(sr).mean() + penalty

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from affsr.methods.base import Batch, Context, Phase, consistency_penalty, generator_networks
+from affsr.methods.base import Batch, Context, Phase, consistency_penalty, generator_networks, per_value
 
 
 @dataclass(frozen=True)
@@ -34,4 +34,4 @@ class Objective:
         sr = self.context.model(batch.lr)
         error = sr - batch.hr
         pixel = error.square().mean() if self.context.options.loss == "l2" else error.abs().mean()
-        return pixel + consistency_penalty(self.context, sr, batch.lr)
+        return pixel + per_value(consistency_penalty(self.context, sr, batch.lr), sr)

@@ -3,7 +3,8 @@ rule evaluate:
     input:
         "data/{dataset}/test.npz",
         "data/{dataset}/manifest.json",
-        code("evaluate", "metrics", "files", "data", "train", "nets", "density", "operators", "checkpoint"),
+        code("evaluate", "metrics", "perception", "files", "data", "train", "nets", "density", "operators",
+             "checkpoint"),
         checkpoint=trained_checkpoint,
         density=density_checkpoint,
     output:

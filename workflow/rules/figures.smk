@@ -45,3 +45,19 @@ rule provenance:
         "results/logs/provenance.log",
     shell:
         "affsr provenance --settings {params.settings:q} --out-dir results/provenance > {log} 2>&1"
+
+
+rule claims:
+    """The paper's claims, each with our measurement, the paper's value and a computed verdict."""
+    input:
+        code("claims", "evaluate"),
+        metrics="results/metrics.csv",
+    output:
+        report("results/claims.md", caption="../report/claims.rst", category="Claims",
+               labels={"file": "claims table"}),
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/claims.log",
+    shell:
+        "affsr claims --metrics {input.metrics} --out {output} > {log} 2>&1"
