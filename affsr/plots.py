@@ -33,7 +33,8 @@ __all__ = ["sample_grid", "metrics_plot", "training_curves", "draws_figure", "LO
 
 DPI = 150
 #: Metrics drawn first, in this order; any other metric follows in order of appearance.
-METRIC_ORDER: tuple[str, ...] = ("psnr", "ssim", "lr_mse", "lr_rel", "lr_psnr", "spectrum_distance", "swd", "c2st")
+METRIC_ORDER: tuple[str, ...] = ("psnr", "ssim", "lr_mse", "lr_rel", "lr_psnr", "spectrum_distance", "swd",
+                                "c2st")
 #: Metrics drawn on a log y-axis.
 LOG_METRICS: frozenset[str] = frozenset({"lr_mse", "lr_rel"})
 #: Display floor for log-scale metrics (exact zeros / ~1e-14 values are shown at this level).
