@@ -71,7 +71,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     spec = SourceSpec(path=path, members=ds.members, min_bytes=ds.min_bytes, min_files=ds.min_files)
     op = Downsampling.from_config(op_cfg.kind, op_cfg.scale, sigma=op_cfg.sigma, size=op_cfg.size)
     manifest = prepare(ds.source, Path(args.out), ds.hr_size, op, ds.n_train, ds.n_val, ds.n_test, seed,
-                       crop=ds.crop, spec=spec, progress=not args.quiet)
+                       crop=ds.crop, spec=spec, progress=not args.quiet, mirror_train=ds.mirror_train)
     counts = ", ".join(f"{k} {v}" for k, v in manifest.get("counts", {}).items())
     print(f"prepared {args.out}: {counts}")
 
@@ -149,9 +149,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from affsr.evaluate import evaluate, save_samples
 
     _set_threads(args.threads)
+    if args.c2st_steps < 1:
+        raise ConfigError(f"--c2st-steps: must be ≥ 1, got {args.c2st_steps}")
 
     metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None,
-                           density_checkpoint=Path(args.density) if args.density else None)
+                           density_checkpoint=Path(args.density) if args.density else None,
+                           c2st_steps=args.c2st_steps)
     write_csv(args.out, metrics, float_format="%.6g")
     if args.samples:
         save_samples(Path(args.samples), sr, args.n_samples)
@@ -216,9 +219,12 @@ def cmd_figures(args: argparse.Namespace) -> None:
     from affsr.data import load_split
 
     out = Path(args.out_dir)
-    metrics = read_metrics([Path(args.metrics)])
+    metrics = read_metrics([Path(p) for p in args.metrics])
     images = metrics[metrics["dataset"] != "toy"]  # the toy has its own figure (and nats, not bits)
-    plots.metrics_plot(images, out / "metrics.png")
+    if args.data and not args.methods:
+        raise ConfigError("figures: --data needs --methods (the columns of each sample grid)")
+    if args.metrics_plot:
+        plots.metrics_plot(images, out / "metrics.png")
     for data_dir in args.data:
         dataset = Path(data_dir).name
         lr, hr = load_split(Path(data_dir), "test")
@@ -387,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="metrics CSV")
     p.add_argument("--samples", help="npz with the first test outputs, for figures")
     p.add_argument("--n-samples", type=int, default=8)
+    p.add_argument("--c2st-steps", type=int, default=200, help="training steps of the c2st classifier")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.set_defaults(run=cmd_evaluate)
 
@@ -436,9 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_summary)
 
     p = verbs.add_parser("figures", help="sample grids, metrics plot, training curves")
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--data", nargs="+", required=True, help="data folders (one grid each)")
-    p.add_argument("--methods", nargs="+", required=True, help="columns of the grid, in order")
+    p.add_argument("--metrics", nargs="+", required=True,
+                   help="metric CSVs (results/metrics.csv, or one data set's results/eval/DATASET/*.csv)")
+    p.add_argument("--data", nargs="*", default=[], help="data folders (one grid each; none: the metrics plot only)")
+    p.add_argument("--methods", nargs="*", default=[], help="columns of the grid, in order")
+    p.add_argument("--metrics-plot", action=argparse.BooleanOptionalAction, default=True,
+                   help="write metrics.png (every data set in --metrics side by side)")
     p.add_argument("--samples-dir", default="results/samples")
     p.add_argument("--logs-dir", default="results/logs/train")
     p.add_argument("--out-dir", default="results/figures")

@@ -62,6 +62,8 @@ class DatasetConfig:
     ``path``: the folder of a local source (ImageNet). ``members``: archive members to use (textures).
     ``min_bytes`` / ``min_files``: ImageNet's file-size filter and expected image count.
     ``steps_scale``: multiplies every run's steps on this data set (the CPU budget; 1 at paper scale).
+    ``mirror_train``: add the left-right mirror image of every training image (LR made from the mirrored
+    HR by A, so pairs stay exact): twice the training images where a set is tiny (the 74 demo faces).
     """
 
     source: str
@@ -76,6 +78,7 @@ class DatasetConfig:
     min_bytes: int = 0
     min_files: int = 0
     steps_scale: float = 1.0
+    mirror_train: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,9 @@ class EvaluateConfig:
     n_samples: int = 8
     references: tuple[str, ...] = ("bicubic", "pinv")
     density: str = ""
+    #: Training steps of each c2st classifier (affsr.perception.c2st; batch 32, 2 folds). 200 on the demo
+    #: sets; tiny test configs use a few, a realism study more (the classifier must be able to win).
+    c2st_steps: int = 200
 
 
 @dataclass(frozen=True)
@@ -351,6 +357,8 @@ def validate(params: Params) -> Params:
     except ValueError as err:  # ToyConfig's own range checks
         raise ConfigError(f"params.toy: {err}") from None
     ev = params.evaluate
+    if ev.c2st_steps < 1:
+        raise ConfigError(f"params.evaluate.c2st_steps: must be ≥ 1, got {ev.c2st_steps}")
     for ref in ev.references:
         if ref not in ("bicubic", "pinv"):
             raise ConfigError(f"params.evaluate.references: '{ref}' is not one of: bicubic, pinv")

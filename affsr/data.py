@@ -247,6 +247,20 @@ def _image_splits(
     return arrays, details
 
 
+def mirrored(split: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One split's arrays with the left-right mirror of every HR image appended (N → 2N; image N + i is
+    image i mirrored). ``names`` get " (mirrored)"; ``positions`` repeat (the same source pixels). The LR
+    images are made afterwards from all HR images by A: A's sampling grid (LR pixel i at HR s·i) is not
+    symmetric under a mirror, so mirroring the LR images instead would break x = A y."""
+    out = dict(split)
+    out["hr"] = np.concatenate([split["hr"], split["hr"][..., ::-1]])
+    if "names" in split:
+        out["names"] = np.concatenate([split["names"], np.char.add(split["names"].astype(str), " (mirrored)")])
+    if "positions" in split:
+        out["positions"] = np.concatenate([split["positions"], split["positions"]])
+    return out
+
+
 def prepare(
     source: str,
     out_dir: Path,
@@ -260,6 +274,7 @@ def prepare(
     crop: tuple[int, ...] = (),
     spec: SourceSpec | None = None,
     progress: bool = False,
+    mirror_train: bool = False,
 ) -> dict:
     """Make a data set from ``source``: HR images, their LR images made with ``op``, and a manifest.
 
@@ -279,6 +294,8 @@ def prepare(
         crop: images layout only: the crop box before resizing (see :func:`affsr.images.crop_resize`).
         spec: what an external source reads (downloaded archive, local folder, filters).
         progress: show a progress bar while decoding image collections.
+        mirror_train: append the left-right mirror of every training HR image (:func:`mirrored`); val and
+            test stay as they are.
 
     Splits never share source pixels: patch sources cut train from the top 75 % of each image's rows,
     val from the next 12.5 %, test from the last 12.5 % (:func:`band_ranges`); image collections are split
@@ -298,6 +315,8 @@ def prepare(
         arrays, details = _patch_splits(source, spec, hr_size, scale, counts, seed)
     else:
         arrays, details = _image_splits(source, spec, hr_size, crop, seed, progress)
+    if mirror_train:
+        arrays["train"] = mirrored(arrays["train"])
     for split in SPLITS:
         arrays[split]["lr"] = _downsample(op, arrays[split]["hr"])
 
@@ -310,6 +329,7 @@ def prepare(
         "channels": int(arrays["train"]["hr"].shape[1]),
         "counts": {split: int(len(arrays[split]["hr"])) for split in SPLITS},
         "seed": int(seed),
+        "mirror_train": bool(mirror_train),
         **details,
         "operator": op.describe(),
         "files": {s: f"{s}.npz" for s in SPLITS},

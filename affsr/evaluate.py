@@ -90,7 +90,7 @@ def c2st_groups(data_dir: Path, split: str, hr_size: int) -> np.ndarray | None:
 
 
 def real_data_floor(hr: torch.Tensor, seed: int = PERCEPTION_SEED,
-                    groups: np.ndarray | None = None, scale: int = 4) -> dict[str, float]:
+                    groups: np.ndarray | None = None, scale: int = 4, c2st_steps: int = 200) -> dict[str, float]:
     """The perception metrics of real images against real images: two disjoint halves of ``hr``
     (N, C, H, W) (⌊N/2⌋ each) compared with each other. What a perfect method would score with this many
     images: c2st ≈ 0.5 and swd, spectrum_distance > 0 by sampling noise alone. Each half has half the
@@ -102,7 +102,8 @@ def real_data_floor(hr: torch.Tensor, seed: int = PERCEPTION_SEED,
     if groups is None:
         perm = torch.randperm(hr.shape[0], generator=gen)
         half = hr.shape[0] // 2
-        return perception_metrics(hr[perm[:half]], hr[perm[half:2 * half]], seed=seed, scale=scale)
+        return perception_metrics(hr[perm[:half]], hr[perm[half:2 * half]], seed=seed, scale=scale,
+                                  c2st_steps=c2st_steps)
     g = torch.as_tensor(groups)
     first, second = [], []
     for label in torch.unique(g).tolist():
@@ -112,7 +113,7 @@ def real_data_floor(hr: torch.Tensor, seed: int = PERCEPTION_SEED,
         first.append(idx[:half])
         second.append(idx[half:2 * half])
     a, b = torch.cat(first), torch.cat(second)
-    return perception_metrics(hr[a], hr[b], seed=seed, groups=g[a].numpy(), scale=scale)
+    return perception_metrics(hr[a], hr[b], seed=seed, groups=g[a].numpy(), scale=scale, c2st_steps=c2st_steps)
 
 
 def evaluate(
@@ -121,6 +122,7 @@ def evaluate(
     checkpoint_path: Path | None = None,
     split: str = "test",
     density_checkpoint: Path | None = None,
+    c2st_steps: int = 200,
 ) -> tuple[pd.DataFrame, torch.Tensor]:
     """Metrics (tidy rows dataset, method, metric, value) and the outputs ŷ of one method.
 
@@ -131,7 +133,8 @@ def evaluate(
     two halves of the split, see :func:`real_data_floor`, and the cross-entropy of real images).
     Every other method gets the metrics of affsr.metrics (psnr, ssim, lr_mse, lr_rel, lr_psnr) and of
     affsr.perception (swd, spectrum_distance, c2st: all its outputs against all the split's real HR
-    images, with one fixed seed so that methods are compared on the same draws).
+    images, with one fixed seed so that methods are compared on the same draws; its classifier trains
+    ``c2st_steps`` steps).
     With ``density_checkpoint`` (the held-out density model, trained on a split no method saw), the
     metric ``cross_entropy`` (bits/dim, lower = more likely under that model) is added; real HR
     images, being 8-bit, are dequantised first, model outputs are continuous and are not.
@@ -142,7 +145,7 @@ def evaluate(
     device = pick_device("auto")
     if method == REAL_HR:
         sr, values = hr, real_data_floor(hr, groups=c2st_groups(data_dir, split, hr.shape[-1]),
-                                         scale=int(op.scale))
+                                         scale=int(op.scale), c2st_steps=c2st_steps)
     else:
         if checkpoint_path is None:
             sr = reference_outputs(method, lr, op)  # float64: its consistency is exact
@@ -153,7 +156,8 @@ def evaluate(
             sr = super_resolve(model, lr)
         values = all_metrics(sr, lr, hr, op)
         values.update(perception_metrics(sr, hr, seed=PERCEPTION_SEED, scale=int(op.scale),
-                                         groups=c2st_groups(data_dir, split, hr.shape[-1])))
+                                         groups=c2st_groups(data_dir, split, hr.shape[-1]),
+                                         c2st_steps=c2st_steps))
         if checkpoint_path is not None and model.generator.noise:
             draws = torch.stack([sr] + [super_resolve(model, lr) for _ in range(DRAWS - 1)], dim=1)
             values.update(draw_metrics(draws, lr, op))

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from affsr.optim import Adam
+
 __all__ = [
     "swd", "swd_per_level", "laplacian_pyramid", "radial_power_spectrum", "spectrum_distance", "c2st",
     "perception_metrics",
@@ -358,7 +360,7 @@ def c2st(
         for k in range(folds):
             train_idx, test_idx = torch.nonzero(fold_of != k)[:, 0], torch.nonzero(fold_of == k)[:, 0]
             net = _classifier(a.shape[1], width)
-            opt = torch.optim.Adam(net.parameters(), lr=lr)
+            opt = Adam(net.parameters(), lr=lr)
             for _ in range(steps):
                 ia = train_idx[torch.randint(len(train_idx), (half,), generator=gen)]
                 ib = train_idx[torch.randint(len(train_idx), (half,), generator=gen)]
@@ -377,7 +379,7 @@ def c2st(
 
 
 def perception_metrics(outputs: ArrayLike, real: ArrayLike, seed: int = 0,
-                       groups: ArrayLike | None = None, scale: int = 4) -> dict[str, float]:
+                       groups: ArrayLike | None = None, scale: int = 4, c2st_steps: int = 200) -> dict[str, float]:
     """{"swd", "spectrum_distance", "hf_ratio", "c2st", "c2st_se"} of one set of outputs against real
     images (see each function; ``hf_ratio`` above the LR Nyquist frequency 1/(2·scale)). ``c2st_se`` is
     the binomial standard error √(p(1 − p)/2N) of the held-out accuracy p over its 2N test decisions:
@@ -385,7 +387,7 @@ def perception_metrics(outputs: ArrayLike, real: ArrayLike, seed: int = 0,
 
     c2st needs len(outputs) == len(real) (and takes ``groups``); the others do not.
     """
-    accuracy = c2st(outputs, real, seed=seed, groups=groups)
+    accuracy = c2st(outputs, real, seed=seed, groups=groups, steps=c2st_steps)
     decisions = 2 * len(outputs)
     return {
         # 64 patches per image (not Karras's 128): the same values to ±1 % on the demo sets, half the time

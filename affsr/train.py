@@ -33,6 +33,7 @@ from affsr.methods import guided_by, objective_class, options_class
 from affsr.methods.base import Batch, Context, Guide
 from affsr.nets import Generator, ImageNetworks, SRModel
 from affsr.operators import Downsampling, grid_offset
+from affsr.optim import Adam
 
 
 #: What schedulers send before they kill a job: SLURM sends SIGTERM on preemption / scancel / time limit
@@ -173,7 +174,10 @@ def _load_resume(path: Path, objective, optimisers, sampler, settings: dict, dev
     for name, net in objective.networks.items():
         net.load_state_dict(stored["networks"][name])
     for name, opt in optimisers.items():
-        opt.load_state_dict(stored["optimisers"][name])
+        try:
+            opt.load_state_dict(stored["optimisers"][name])
+        except ValueError as err:  # e.g. a state saved by torch.optim.Adam before affsr.optim
+            raise checkpoint.CheckpointError(f"{path}: optimiser '{name}': {err}; delete it to start over") from None
     torch.set_rng_state(stored["rng"]["torch"])
     sampler.set_state(stored["rng"]["sampler"])
     if "cuda" in stored["rng"] and device.type == "cuda":
@@ -219,7 +223,7 @@ def fit(
     for net in objective.networks.values():
         net.to(device).train()
     optimisers = {
-        key: torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        key: Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
         for key, net in objective.networks.items()
     }
     sampler = torch.Generator().manual_seed(int(settings_dict.get("seed", 0)))

@@ -287,6 +287,22 @@ def test_faces_are_whole_images_split_by_image(tmp_path, op):
     assert torch.allclose(op(hr_f.double()).float(), lr, atol=1e-6)
 
 
+def test_mirror_train_adds_exact_mirrored_pairs_to_train_only(tmp_path, op):
+    plain = prepare("skimage_faces", tmp_path / "a", 24, op, n_train=10, n_val=3, n_test=2, seed=0, crop=(24,))
+    m = prepare("skimage_faces", tmp_path / "b", 24, op, n_train=10, n_val=3, n_test=2, seed=0, crop=(24,),
+                mirror_train=True)
+    assert m["counts"] == {"train": 20, "val": 3, "test": 2} and m["mirror_train"] and not plain["mirror_train"]
+    with np.load(tmp_path / "a" / "train.npz") as za, np.load(tmp_path / "b" / "train.npz") as zb:
+        assert np.array_equal(zb["hr"][:10], za["hr"]) and np.array_equal(zb["hr"][10:], za["hr"][..., ::-1])
+        assert zb["names"][10].endswith(" (mirrored)") and zb["names"][10].startswith(za["names"][0])
+    lr, hr = load_split(tmp_path / "b", "train")
+    assert torch.allclose(op(hr.double()).float(), lr, atol=1e-6)  # x = A y for the mirrored ones too
+    # not the mirrored LR: A's grid (LR pixel i at HR 4i) is not symmetric under a mirror
+    assert not torch.allclose(lr[10:], lr[:10].flip(-1), atol=1e-3)
+    for split in ("val", "test"):
+        assert (tmp_path / "a" / f"{split}.npz").read_bytes() == (tmp_path / "b" / f"{split}.npz").read_bytes()
+
+
 def test_faces_caps_and_seed(tmp_path, op):
     a = prepare("skimage_faces", tmp_path / "a", 24, op, n_train=10, n_val=3, n_test=2, seed=0, crop=(24,))
     assert a["counts"] == {"train": 10, "val": 3, "test": 2}

@@ -60,6 +60,7 @@ PARAMS_CASES = {
     "unknown study": (lambda p: p.update(study="full"), ["params.study", "demo, paper"]),
     "unknown rule in resources": (lambda p: p.update(resources={"trainn": {"gpu": 1}}),
                                   ["params.resources.trainn", "train"]),
+    "c2st without steps": (lambda p: p["evaluate"].update(c2st_steps=0), ["params.evaluate.c2st_steps", "≥ 1"]),
 }
 
 
@@ -71,6 +72,13 @@ def test_params_mistake(case, tmp_path, tiny_params, capsys):
                      "--out", tmp_path / "data")
     _one_line(code, err, *fragments)
     assert not (tmp_path / "data").exists()
+
+
+def test_c2st_steps_below_one_on_the_command_line(tmp_path, tiny_data, capsys):
+    code, err = _cli(capsys, "evaluate", "--data", tiny_data, "--method", "bicubic", "--out", tmp_path / "m.csv",
+                     "--c2st-steps", "0")
+    _one_line(code, err, "--c2st-steps", "≥ 1")
+    assert not (tmp_path / "m.csv").exists()
 
 
 def test_unknown_dataset_and_method_names(tmp_path, tiny_params, tiny_data, capsys):

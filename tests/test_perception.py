@@ -9,7 +9,8 @@ from skimage.data import grass
 
 from affsr import perception
 from affsr.evaluate import real_data_floor
-from affsr.perception import c2st, laplacian_pyramid, radial_power_spectrum, spectrum_distance, swd, swd_per_level
+from affsr.perception import (c2st, laplacian_pyramid, perception_metrics, radial_power_spectrum, spectrum_distance, swd,
+                              swd_per_level)
 
 
 def _crops(rows: tuple[int, int], n: int, seed: int, size: int = 32) -> torch.Tensor:
@@ -126,6 +127,13 @@ def test_c2st_is_chance_for_one_distribution_and_one_for_obvious_differences(set
     flat = 0.5 + 0.02 * torch.rand(64, 1, 32, 32, generator=g)
     assert c2st(noise, flat, seed=0, steps=100) >= 0.95
     assert c2st(_blur(a), b, seed=0) >= 0.9  # blur of the same texture is caught too
+
+
+def test_perception_metrics_train_the_classifier_for_c2st_steps(sets):
+    """evaluate.c2st_steps reaches the classifier: one step cannot yet tell blur from texture, 200 can."""
+    a, b = sets
+    assert perception_metrics(_blur(a), b, c2st_steps=1)["c2st"] < 0.75
+    assert perception_metrics(_blur(a), b, c2st_steps=200)["c2st"] >= 0.9
 
 
 def test_c2st_is_deterministic_and_leaves_the_global_rng_alone(sets):

@@ -4,7 +4,7 @@ rule evaluate:
         "data/{dataset}/test.npz",
         "data/{dataset}/manifest.json",
         code("evaluate", "metrics", "perception", "files", "data", "train", "nets", "density", "operators",
-             "checkpoint"),
+             "checkpoint", "optim"),
         checkpoint=trained_checkpoint,
         density=density_checkpoint,
     output:
@@ -14,6 +14,7 @@ rule evaluate:
         checkpoint=lambda w: option("--checkpoint", trained_checkpoint(w)),
         density=lambda w: option("--density", density_checkpoint(w)),
         n_samples=PARAMS.evaluate.n_samples,
+        c2st_steps=PARAMS.evaluate.c2st_steps,
     threads: resources("evaluate")[0]
     resources:
         **resources("evaluate")[1],
@@ -23,7 +24,8 @@ rule evaluate:
         "results/logs/evaluate/{dataset}/{method}.log",
     shell:
         "affsr evaluate --threads {threads} --data data/{wildcards.dataset} --method {wildcards.method} {params.checkpoint} {params.density} "
-        "--out {output.metrics} --samples {output.samples} --n-samples {params.n_samples} > {log} 2>&1"
+        "--out {output.metrics} --samples {output.samples} --n-samples {params.n_samples} "
+        "--c2st-steps {params.c2st_steps} > {log} 2>&1"
 
 
 rule aggregate:

@@ -1,31 +1,46 @@
 rule figures:
-    """Sample grid and training curves per data set, and the metrics plot."""
+    """The metrics plot: every data set side by side."""
     input:
         code("plots"),
         metrics="results/metrics.csv",
-        samples=expand("results/samples/{dataset}/{method}.npz", dataset=DATASETS, method=EVALUATED),
-        losses=expand("results/logs/train/{dataset}/{method}.csv", dataset=DATASETS, method=METHODS),
     output:
         report("results/figures/metrics.png", caption="../report/metrics.rst", category="Metrics"),
-        [report(f"results/figures/samples_{d}.png", caption="../report/samples.rst", category="Samples",
-                subcategory=d, labels={"data set": d, "figure": "samples"}) for d in DATASETS],
-        [report(f"results/figures/training_{d}.png", caption="../report/training.rst", category="Training",
-                subcategory=d, labels={"data set": d, "figure": "loss curves"}) for d in DATASETS],
-        [report(f"results/figures/likelihood_{d}.png", caption="../report/likelihood.rst",
-                category="Perception vs distortion", subcategory=d, labels={"data set": d, "figure": "likelihood"})
-         for d in (DATASETS if HELDOUT_DENSITY else [])],
-        [report(f"results/figures/draws_{d}_{m}.png", caption="../report/draws.rst", category="Several answers",
-                subcategory=d, labels={"data set": d, "method": m}) for d in DATASETS for m in STOCHASTIC],
-    params:
-        data=expand("data/{dataset}", dataset=DATASETS),
-        methods=[m for m in EVALUATED if m != "hr"],
     conda:
         CONDA_ENV
     log:
         "results/logs/figures.log",
     shell:
-        "affsr figures --metrics {input.metrics} --data {params.data} --methods {params.methods} "
-        "--out-dir results/figures > {log} 2>&1"
+        "affsr figures --metrics {input.metrics} --out-dir results/figures > {log} 2>&1"
+
+
+rule dataset_figures:
+    """One data set's sample grid, training curves, likelihood plot and draws: from its own evaluations,
+    so it is drawn while the other data sets still train."""
+    input:
+        code("plots"),
+        metrics=lambda w: expand("results/eval/{dataset}/{method}.csv", dataset=w.dataset, method=EVALUATED),
+        samples=lambda w: expand("results/samples/{dataset}/{method}.npz", dataset=w.dataset, method=EVALUATED),
+        losses=lambda w: expand("results/logs/train/{dataset}/{method}.csv", dataset=w.dataset, method=METHODS),
+    output:
+        report("results/figures/samples_{dataset}.png", caption="../report/samples.rst", category="Samples",
+               subcategory="{dataset}", labels={"data set": "{dataset}", "figure": "samples"}),
+        report("results/figures/training_{dataset}.png", caption="../report/training.rst", category="Training",
+               subcategory="{dataset}", labels={"data set": "{dataset}", "figure": "loss curves"}),
+        [report("results/figures/likelihood_{dataset}.png", caption="../report/likelihood.rst",
+                category="Perception vs distortion", subcategory="{dataset}",
+                labels={"data set": "{dataset}", "figure": "likelihood"})] if HELDOUT_DENSITY else [],
+        [report(f"results/figures/draws_{{dataset}}_{m}.png", caption="../report/draws.rst",
+                category="Several answers", subcategory="{dataset}", labels={"data set": "{dataset}", "method": m})
+         for m in STOCHASTIC],
+    params:
+        methods=[m for m in EVALUATED if m != "hr"],
+    conda:
+        CONDA_ENV
+    log:
+        "results/logs/figures/{dataset}.log",
+    shell:
+        "affsr figures --no-metrics-plot --metrics {input.metrics} --data data/{wildcards.dataset} "
+        "--methods {params.methods} --out-dir results/figures > {log} 2>&1"
 
 
 rule provenance:

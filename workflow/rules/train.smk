@@ -3,7 +3,7 @@ rule train:
     input:
         "data/{dataset}/train.npz",
         "data/{dataset}/manifest.json",
-        code("train", "nets", "density", "data", "operators", "checkpoint", "files", "methods/base",
+        code("train", "nets", "density", "data", "operators", "checkpoint", "files", "optim", "methods/base",
              "methods/__init__"),
         lambda w: code(f"methods/{PARAMS.methods[w.method].objective}"),
         guide=guide_checkpoint,
