@@ -131,6 +131,13 @@ class TrainConfig:
     log_every: int = 25
     checkpoint_every: int = 250
     device: str = "auto"
+    #: Learning rate factor per network of the objective (e.g. ``{discriminator: 5}``: D at 5 × lr);
+    #: networks not named train at ``lr``.
+    lr_scale: dict[str, float] = field(default_factory=dict)
+    #: Decay of an exponential moving average of the generator's weights (0 = none; e.g. 0.995). The
+    #: average is what the checkpoint's ``generator`` holds, so evaluation and ``upscale`` use it; the
+    #: raw weights are kept beside it (``raw_networks``). Runs without a generator ignore it.
+    ema: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -276,6 +283,18 @@ def _positive(value: float, where: str, allow_zero: bool = False) -> None:
         raise ConfigError(f"{where}: must be {bound}, got {value!r}")
 
 
+def _check_train(train: TrainConfig, where: str) -> None:
+    """Ranges of the loop's settings (``where``: the dotted key they came from)."""
+    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        _positive(getattr(train, key), f"{where}.{key}", allow_zero=key == "steps")
+    if train.device not in DEVICES:
+        raise ConfigError(f"{where}.device: '{train.device}' is not one of {DEVICES}")
+    for name, factor in train.lr_scale.items():
+        _positive(factor, f"{where}.lr_scale.{name}")
+    if not 0 <= train.ema < 1:
+        raise ConfigError(f"{where}.ema: must be in [0, 1) (0 = no average), got {train.ema!r}")
+
+
 def validate(params: Params) -> Params:
     """Cross-field checks that types alone cannot express."""
     from affsr.methods import available_objectives, options_class
@@ -315,10 +334,7 @@ def validate(params: Params) -> Params:
                               "download.filename")
         if kind == "path" and not ds.path:
             raise ConfigError(f"{where}.path: source '{ds.source}' reads a local folder; set its path")
-    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
-        _positive(getattr(params.train, key), f"params.train.{key}", allow_zero=key == "steps")
-    if params.train.device not in DEVICES:
-        raise ConfigError(f"params.train.device: '{params.train.device}' is not one of {DEVICES}")
+    _check_train(params.train, "params.train")
     objectives = available_objectives()
     for name, method in params.methods.items():
         where = f"params.methods.{name}"
@@ -344,10 +360,7 @@ def validate(params: Params) -> Params:
             raise ConfigError(f"{where}.generator.noise: must be ≥ 0, got {generator.noise}")
         merged = from_dict(TrainConfig, {**dataclasses.asdict(params.train), **method.train},
                            f"{where}.train")
-        for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
-            _positive(getattr(merged, key), f"{where}.train.{key}", allow_zero=key == "steps")
-        if merged.device not in DEVICES:
-            raise ConfigError(f"{where}.train.device: '{merged.device}' is not one of {DEVICES}")
+        _check_train(merged, f"{where}.train")
     from affsr.toy import ToyConfig
 
     try:

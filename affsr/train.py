@@ -141,9 +141,30 @@ class _State:
     snapshots: list[dict]
     totals: dict | None = None  # loss sums since the last log row (so a resumed log is the same)
     counts: dict | None = None
+    ema: torch.nn.Module | None = None  # the generator's moving average (train.ema > 0), after fit
 
 
-def _save_resume(path: Path, objective, optimisers, sampler, state: _State, settings: dict) -> None:
+EMA_NETWORK = "generator"  # the network whose weights train.ema averages: the SR network
+
+
+def _ema_copy(objective, decay: float) -> torch.nn.Module | None:
+    """A frozen copy of the objective's generator to average into, or None (no ``ema`` or no generator)."""
+    if decay <= 0 or EMA_NETWORK not in objective.networks:
+        return None
+    return copy.deepcopy(objective.networks[EMA_NETWORK]).requires_grad_(False)
+
+
+@torch.no_grad()
+def _ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
+    """θ_ema ← decay·θ_ema + (1 − decay)·θ after each step; buffers (batch-norm statistics) are copied."""
+    for averaged, current in zip(ema.parameters(), net.parameters()):
+        averaged.lerp_(current, 1 - decay)
+    for averaged, current in zip(ema.buffers(), net.buffers()):
+        averaged.copy_(current)
+
+
+def _save_resume(path: Path, objective, optimisers, sampler, state: _State, settings: dict,
+                 ema: torch.nn.Module | None = None) -> None:
     rng = {"torch": torch.get_rng_state(), "sampler": sampler.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -158,12 +179,14 @@ def _save_resume(path: Path, objective, optimisers, sampler, state: _State, sett
             "snapshots": state.snapshots,
             "totals": {k: torch.as_tensor(v).detach().cpu() for k, v in (state.totals or {}).items()},
             "counts": dict(state.counts or {}),
+            "ema": ema.state_dict() if ema is not None else None,
         },
         settings,
     )
 
 
-def _load_resume(path: Path, objective, optimisers, sampler, settings: dict, device) -> _State:
+def _load_resume(path: Path, objective, optimisers, sampler, settings: dict, device,
+                 ema: torch.nn.Module | None = None) -> _State:
     stored, stored_settings = checkpoint.load(path, map_location="cpu")
     if stored_settings != settings:
         changed = sorted(k for k in settings if settings.get(k) != stored_settings.get(k))
@@ -173,6 +196,8 @@ def _load_resume(path: Path, objective, optimisers, sampler, settings: dict, dev
         )
     for name, net in objective.networks.items():
         net.load_state_dict(stored["networks"][name])
+    if ema is not None:
+        ema.load_state_dict(stored["ema"])
     for name, opt in optimisers.items():
         try:
             opt.load_state_dict(stored["optimisers"][name])
@@ -222,15 +247,20 @@ def fit(
     """
     for net in objective.networks.values():
         net.to(device).train()
+    unknown = sorted(set(cfg.lr_scale) - set(objective.networks))
+    if unknown:
+        raise ConfigError(f"train.lr_scale: '{unknown[0]}' is not a network of this method; its networks: "
+                          f"{', '.join(objective.networks)}")
     optimisers = {
-        key: Adam(net.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+        key: Adam(net.parameters(), lr=cfg.lr * cfg.lr_scale.get(key, 1.0), betas=(cfg.beta1, cfg.beta2))
         for key, net in objective.networks.items()
     }
+    ema = _ema_copy(objective, cfg.ema)
     sampler = torch.Generator().manual_seed(int(settings_dict.get("seed", 0)))
     state = _State(step=0, rows=[], snapshots=[])
     if resume_path and resume_path.exists():
         try:
-            state = _load_resume(resume_path, objective, optimisers, sampler, settings_dict, device)
+            state = _load_resume(resume_path, objective, optimisers, sampler, settings_dict, device, ema)
         except checkpoint.CheckpointError as err:
             if not discard_stale:
                 raise
@@ -258,7 +288,7 @@ def fit(
         if not _finite(objective) or not all(bool(torch.isfinite(v)) for v in totals.values()):
             raise TrainingError(f"{name}: non-finite weights or loss by step {state.step}; {last_good()}")
         state.totals, state.counts = totals, counts
-        _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict)
+        _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict, ema)
         saved_step = state.step
 
     with _StopRequest() as stop:
@@ -281,6 +311,8 @@ def fit(
                 key = f"loss_{phase.name}"
                 totals[key] = totals.get(key, 0.0) + loss.detach()
                 counts[key] = counts.get(key, 0) + 1
+            if ema is not None:
+                _ema_update(ema, objective.networks[EMA_NETWORK], cfg.ema)
             state.step += 1
             bar.update(1)
 
@@ -302,6 +334,7 @@ def fit(
             if resume_path and (state.step % cfg.checkpoint_every == 0) and state.step < cfg.steps:
                 save_state()
     bar.close()
+    state.ema = ema
     return state
 
 
@@ -347,8 +380,11 @@ def train(
                 device, resume_path, progress, discard_stale)
 
     networks = {k: v.state_dict() for k, v in objective.networks.items()}
-    checkpoint.save(checkpoint_path, {"networks": networks, "channels": channels,
-                                      "snapshots": state.snapshots}, settings_dict)
+    stored = {"networks": networks, "channels": channels, "snapshots": state.snapshots}
+    if state.ema is not None:  # evaluation and upscale load `generator`: the average
+        stored["raw_networks"] = {EMA_NETWORK: networks[EMA_NETWORK]}
+        networks[EMA_NETWORK] = state.ema.state_dict()
+    checkpoint.save(checkpoint_path, stored, settings_dict)
     log = pd.DataFrame(state.rows, columns=None if state.rows else ["step"])
     write_csv(log_path, log)
     if resume_path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -352,3 +353,80 @@ def test_non_finite_loss_mid_run_keeps_the_last_good_state(tmp_path, tiny_data, 
     assert all(torch.isfinite(t).all() for net in stored["networks"].values() for t in net.values()
                if t.is_floating_point())
     assert not (tmp_path / "model.pt").exists()
+
+
+# ---- per-network learning rates and the generator's moving average ------------------------------------------
+
+
+def test_lr_scale_sets_each_networks_learning_rate(tmp_path, tiny_data, make_settings):
+    """`train.lr_scale` multiplies one network's lr: a generator at 1e-9 × lr barely moves while its
+    discriminator, at the full lr, trains; an unknown network name is a ConfigError naming it."""
+    untrained = make_settings("affgan", steps=0)
+    _run(untrained, tiny_data, tmp_path / "init")
+    start = _weights(tmp_path / "init" / "model.pt")
+    _run(make_settings("affgan", steps=5, lr_scale={"generator": 1e-9}), tiny_data, tmp_path / "slow_g")
+    trained = _weights(tmp_path / "slow_g" / "model.pt")
+
+    def moved(net: str) -> float:
+        return max(float((trained[net][k].float() - start[net][k].float()).abs().max())
+                   for k in start[net] if start[net][k].is_floating_point() and "running" not in k)
+
+    assert moved("generator") < 1e-9 and moved("discriminator") > 1e-4
+    with pytest.raises(ConfigError, match="train.lr_scale: 'discriminatr' is not a network of this method"):
+        _run(make_settings("affgan", steps=2, lr_scale={"discriminatr": 5.0}), tiny_data, tmp_path / "bad")
+
+
+def test_ema_checkpoint_holds_the_average_and_the_raw_weights(tmp_path, tiny_data, make_settings):
+    """With `train.ema` the checkpoint's generator is the moving average (what evaluate and upscale load)
+    and `raw_networks` the last weights: after one step at decay 0.25, θ_ema = 0.25·θ₀ + 0.75·θ₁."""
+    _run(make_settings("mse", steps=0), tiny_data, tmp_path / "init")
+    theta0 = _weights(tmp_path / "init" / "model.pt")["generator"]
+    _run(make_settings("mse", steps=1, ema=0.25), tiny_data, tmp_path / "ema")
+    state, _ = checkpoint.load(tmp_path / "ema" / "model.pt")
+    averaged, raw = state["networks"]["generator"], state["raw_networks"]["generator"]
+    weights = [k for k in theta0 if "weight" in k and theta0[k].is_floating_point()]
+    assert any(not torch.equal(raw[k], theta0[k]) for k in weights)
+    for k in weights:
+        torch.testing.assert_close(averaged[k], torch.lerp(theta0[k], raw[k], 0.75), rtol=0, atol=1e-7)
+    model, _ = load_model(tmp_path / "ema" / "model.pt")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, averaged[k])
+    # without ema: no raw copy, the generator is the last weights
+    _run(make_settings("mse", steps=1), tiny_data, tmp_path / "plain")
+    plain, _ = checkpoint.load(tmp_path / "plain" / "model.pt")
+    assert "raw_networks" not in plain and all(torch.equal(plain["networks"]["generator"][k], raw[k]) for k in weights)
+
+
+def test_interrupted_ema_run_resumes_to_the_same_average(tmp_path, tiny_data, make_settings, wrap_phases):
+    settings = make_settings("affgan", steps=20, log_every=5, checkpoint_every=5, ema=0.9)
+    _run(settings, tiny_data, tmp_path / "reference")
+    calls = {"n": 0, "crash": True}
+
+    def crash_at_step_13(phase, objective):
+        def loss(batch, progress):
+            calls["n"] += 1
+            if calls["crash"] and calls["n"] > 2 * 12:  # 2 phases per step; last saved state: step 10
+                raise Interrupted("simulated kill")
+            return phase.loss(batch, progress)
+        return loss
+
+    wrap_phases(crash_at_step_13)
+    with pytest.raises(Interrupted):
+        _run(settings, tiny_data, tmp_path / "run")
+    state, _ = checkpoint.load(tmp_path / "run" / ".resume" / "state.pt")
+    assert state["step"] == 10 and state["ema"] is not None
+    calls["crash"] = False
+    _run(settings, tiny_data, tmp_path / "run")
+    for where in ("networks", "raw_networks"):
+        a, _ = checkpoint.load(tmp_path / "reference" / "model.pt")
+        b, _ = checkpoint.load(tmp_path / "run" / "model.pt")
+        for net in a[where]:
+            for k in a[where][net]:
+                assert torch.equal(a[where][net][k], b[where][net][k]), (where, net, k)
+
+
+@pytest.mark.parametrize("bad, message", [({"ema": 1.0}, "params.train.ema: must be in [0, 1)"),
+                                           ({"lr_scale": {"discriminator": 0}}, "params.train.lr_scale.discriminator")])
+def test_bad_ema_or_lr_scale_is_a_config_error(make_settings, bad, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_settings("affgan", **bad)
