@@ -159,6 +159,9 @@ class MethodConfig:
     options: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     generator: dict = field(default_factory=dict)  # overrides of the generator section for this method
+    #: Added to the study's seed for this run: a second training seed of a method is a copy of it with
+    #: ``seed_offset: 1`` (weights, batches and noise all change; the data do not).
+    seed_offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -186,17 +189,26 @@ class ResourceConfig:
 
 
 RULES_WITH_RESOURCES = ("download", "prepare", "train", "evaluate", "toy")
-STUDIES = ("demo", "paper")
+#: The studies of one params.yaml: ``demo`` is the file as it is; every other one is the file with the
+#: section of that name merged over it (``paper``: paper scale on GPUs; ``cpu``: the realism tier).
+STUDIES = ("demo", "paper", "cpu")
+STUDY_SECTIONS = STUDIES[1:]
 
 
 @dataclass(frozen=True)
 class Params:
-    """The whole of params.yaml (after the ``paper`` section is merged in when ``study: paper``)."""
+    """The whole of params.yaml (after the section of the chosen study is merged in, e.g. ``paper``
+    when ``study: paper``)."""
 
     datasets: dict[str, DatasetConfig]
     methods: dict[str, MethodConfig]
     study: str = "demo"
     paper: dict = field(default_factory=dict)
+    cpu: dict = field(default_factory=dict)
+    #: Folder (relative to where Snakemake runs) the workflow writes data/, runs/ and results/ into;
+    #: "" = right there. A study section sets its own (cpu: studies/cpu), so studies never overwrite
+    #: each other's outputs.
+    workdir: str = ""
     resources: dict[str, ResourceConfig] = field(default_factory=dict)
     seed: int = 0
     operator: OperatorConfig = OperatorConfig()
@@ -385,30 +397,34 @@ def validate(params: Params) -> Params:
 
 
 def _merge(base: Any, override: Any) -> Any:
-    """``override`` laid over ``base``: mappings merge key by key, anything else is replaced."""
+    """``override`` laid over ``base``: mappings merge key by key, anything else is replaced; a key whose
+    override is null is removed (a study section leaves out a data set or a method: ``natural: null``)."""
     if isinstance(base, dict) and isinstance(override, dict):
-        return {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+        merged = {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
+        return {k: v for k, v in merged.items() if not (v is None and k in override)}
     return override
 
 
 def select_study(data: dict) -> dict:
-    """The settings of the chosen study: the file as it is for ``study: demo``; for ``study: paper``
-    the ``paper`` section merged over it (the one switch from CPU demo to paper scale)."""
+    """The settings of the chosen study: the file as it is for ``study: demo``; for any other study the
+    section of its name merged over the file (``paper``: the one switch from CPU demo to paper scale;
+    ``cpu``: the realism tier)."""
     if not isinstance(data, dict):
         raise ConfigError(f"params: expected a mapping, got {data!r}")
     study = data.get("study", "demo")
     if study not in STUDIES:
         raise ConfigError(f"params.study: '{study}' is not one of: {', '.join(STUDIES)}")
-    paper = data.get("paper") or {}
-    if not isinstance(paper, dict):
-        raise ConfigError(f"params.paper: expected a mapping, got {paper!r}")
-    allowed = {f.name for f in dataclasses.fields(Params)} - {"study", "paper"}
-    for key in paper:
-        if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"params.paper.{key}: unknown key{hint}; allowed keys: {', '.join(sorted(allowed))}")
-    return _merge(data, paper) if study == "paper" else data
+    allowed = {f.name for f in dataclasses.fields(Params)} - {"study", *STUDY_SECTIONS}
+    for name in STUDY_SECTIONS:
+        section = data.get(name) or {}
+        if not isinstance(section, dict):
+            raise ConfigError(f"params.{name}: expected a mapping, got {section!r}")
+        for key in section:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"params.{name}.{key}: unknown key{hint}; allowed keys: {', '.join(sorted(allowed))}")
+    return data if study == "demo" else _merge(data, data.get(study) or {})
 
 
 def load_params(source: str | Path | dict) -> Params:
@@ -424,12 +440,14 @@ def load_params(source: str | Path | dict) -> Params:
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
     params = validate(from_dict(Params, select_study(data)))
-    if params.study == "demo" and params.paper:
-        # Check the paper scale too, so a typo there shows up now and not on the cluster.
-        try:
-            validate(from_dict(Params, select_study({**data, "study": "paper"})))
-        except ConfigError as err:
-            raise ConfigError(f"{err} (in the paper study: params.paper merged over the file)") from None
+    if params.study == "demo":
+        # Check the other studies too, so a typo there shows up now and not on the cluster.
+        for name in STUDY_SECTIONS:
+            if getattr(params, name):
+                try:
+                    validate(from_dict(Params, select_study({**data, "study": name})))
+                except ConfigError as err:
+                    raise ConfigError(f"{err} (in the {name} study: params.{name} merged over the file)") from None
     return params
 
 
@@ -444,7 +462,7 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
     # The data set's budget scales every run on it alike (affinit's 0 steps stay 0).
     train["steps"] = int(round(train["steps"] * params.datasets[dataset].steps_scale))
     return {
-        "seed": params.seed,
+        "seed": params.seed + m.seed_offset,
         "dataset": dataset,
         "method": method,
         "objective": m.objective,

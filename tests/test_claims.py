@@ -92,3 +92,25 @@ def test_a_c2st_difference_within_its_standard_error_is_not_testable():
     assert verdicts(values, "AffGAN as plausible as real data") == [NOT_TESTABLE]  # 0.12 < 2 · 0.11
     values.update({("faces", "affgan", "c2st_se"): 0.02, ("faces", "mse", "c2st_se"): 0.02})
     assert verdicts(values, "AffGAN as plausible as real data") == [REPRODUCED]
+
+
+@pytest.mark.parametrize("seed1, expected", [(0.86, REPRODUCED), (0.97, NOT_TESTABLE), (0.80, REPRODUCED)])
+def test_realism_claim_over_two_seeds_needs_the_margin_beyond_their_spread(seed1, expected):
+    """affgan_seed1 (the same run with seed_offset 1) joins affgan: the mean is compared, and a margin
+    within the spread over seeds, or one seed on the wrong side, is not testable."""
+    values = {("grass", "affgan", "c2st"): 0.88, ("grass", "affgan_seed1", "c2st"): seed1,
+              ("grass", "mse", "c2st"): 0.99, ("grass", "affmse", "c2st"): 0.995,
+              ("grass", "affgan", "c2st_se"): 0.01, ("grass", "mse", "c2st_se"): 0.005}
+    table = claims_table(frame(values))
+    row = table[table["claim"] == "AffGAN as plausible as real data"].iloc[0]
+    assert row["verdict"] == expected
+    assert "2 seeds, spread" in row["margin"]
+    assert row["ours"].startswith(f"{(0.88 + seed1) / 2:.3g}")
+
+
+def test_sharpness_claim_over_two_seeds_fails_when_one_seed_is_blurrier():
+    values = {("grass", "affgan", "spectrum_distance"): 0.2, ("grass", "affgan_seed1", "spectrum_distance"): 0.45,
+              ("grass", "mse", "spectrum_distance"): 0.5, ("grass", "affmse", "spectrum_distance"): 0.4}
+    assert verdicts(values, "AffGAN sharper than MSE/AffMSE") == [NOT_REPRODUCED]
+    values[("grass", "affgan_seed1", "spectrum_distance")] = 0.25
+    assert verdicts(values, "AffGAN sharper than MSE/AffMSE") == [REPRODUCED]

@@ -352,7 +352,7 @@ def test_paper_section_merges_key_by_key(tiny_params):
 
 
 def test_unknown_study_and_unknown_paper_key(tiny_params):
-    assert "params.study: 'huge' is not one of: demo, paper" in _error({**tiny_params, "study": "huge"})
+    assert "params.study: 'huge' is not one of: demo, paper, cpu" in _error({**tiny_params, "study": "huge"})
     msg = _error({**tiny_params, "paper": {"trian": {"steps": 3}}})
     assert "params.paper.trian" in msg and "did you mean 'train'" in msg
 
@@ -361,6 +361,33 @@ def test_mistake_in_paper_section_is_caught_in_demo_study(tiny_params):
     tiny_params["paper"] = {"train": {"stpes": 3}}
     msg = _error(tiny_params)
     assert "params.train.stpes" in msg and "paper study" in msg
+
+
+def test_repo_cpu_study_keeps_only_the_realism_runs_in_its_own_folder():
+    """`study: cpu`: its section merged over the file, nulls removing data sets and methods; two AffGAN
+    seeds with the calibrated recipe; outputs under studies/cpu; the demo untouched."""
+    raw = yaml.safe_load(REPO_PARAMS.read_text())
+    demo, cpu = load_params(raw), load_params({**raw, "study": "cpu"})
+    assert demo.workdir == "" and cpu.workdir == "studies/cpu"
+    assert set(cpu.datasets) == {"grass", "faces"} and set(cpu.methods) == {"mse", "affmse", "affgan", "affgan_seed1"}
+    assert cpu.evaluate.c2st_steps > demo.evaluate.c2st_steps and cpu.evaluate.density == ""
+    runs = [resolve(cpu, "grass", m) for m in ("affgan", "affgan_seed1")]
+    assert [r["seed"] for r in runs] == [cpu.seed, cpu.seed + 1]
+    for run in runs:
+        assert run["train"]["ema"] > 0 and run["train"]["lr_scale"] == {"discriminator": 5.0}
+        assert run["train"]["batch_size"] == 64
+    assert {k: v for k, v in runs[0].items() if k not in ("seed", "method")} == \
+           {k: v for k, v in runs[1].items() if k not in ("seed", "method")}  # a second seed, nothing else
+    assert resolve(demo, "grass", "affgan")["train"]["ema"] == 0.0
+
+
+def test_a_null_in_a_study_section_removes_the_key(tiny_params):
+    tiny_params["cpu"] = {"methods": {"affgan": None}, "workdir": "elsewhere"}
+    params = load_params({**tiny_params, "study": "cpu"})
+    assert set(params.methods) == {"mse"} and params.workdir == "elsewhere"
+    assert set(load_params(tiny_params).methods) == {"mse", "affgan"}
+    tiny_params["cpu"] = {"trian": {}}
+    assert "params.cpu.trian" in _error(tiny_params)
 
 
 def test_unknown_source_suggests(tiny_params):

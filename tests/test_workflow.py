@@ -231,6 +231,33 @@ def test_paper_scale_dry_run_lists_every_rule(tmp_path: Path):
     assert "rule download" not in demo.stdout
 
 
+def _snakemake_here(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Snakemake started inside ``workdir`` (not with --directory, which overrides a `workdir:` directive)."""
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(SNAKEFILE), "--cores", "2", *args]
+    return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=_env(), timeout=600)
+
+
+def test_cpu_study_plans_its_runs_into_its_own_folder(tmp_path: Path):
+    """`--config study=cpu` with the repo's params: grass and faces, MSE, AffMSE and two AffGAN seeds,
+    everything under studies/cpu/ (so the default study's results are never overwritten)."""
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    result = _snakemake_here(tmp_path, "-n", "--config", "study=cpu")
+    assert result.returncode == 0, result.stderr[-3000:]
+    trained = {w for rule, w in _jobs(result.stdout) if rule == "train"}
+    assert trained == {f"dataset={d}, method={m}" for d in ("grass", "faces")
+                       for m in ("mse", "affmse", "affgan", "affgan_seed1")}
+    assert (tmp_path / "studies" / "cpu").is_dir() and not (tmp_path / "results").exists()
+
+
+def test_a_study_workdir_receives_the_outputs(tmp_path: Path):
+    """A real run of the prepare rule with `workdir: sub`: the data set lands in sub/data/."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({**TINY, "workdir": "sub"}))
+    result = _snakemake_here(tmp_path, "data/grass/manifest.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "sub" / "data" / "grass" / "manifest.json").is_file()
+    assert not (tmp_path / "data").exists() and (tmp_path / "sub" / "results" / "logs" / "prepare" / "grass.log").is_file()
+
+
 @pytest.fixture
 def http_server(tmp_path: Path):
     """A plain HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields its base URL."""
