@@ -10,7 +10,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test venv dry-run lint report publish clean-results
+.PHONY: study study-cpu test venv dry-run lint report publish publish-cpu clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,11 +25,19 @@ study: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --cores $(CORES)
 	$(BIN)/affsr summary results/metrics.csv
 
+# the CPU realism tier (params.yaml `cpu:`), written to studies/cpu/
+study-cpu: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --cores $(CORES) --config study=cpu
+	$(BIN)/affsr summary studies/cpu/results/metrics.csv
+
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 publish: $(STAMP)
 	$(BIN)/affsr publish --results results --to docs/results --readme README.md
+
+publish-cpu: $(STAMP)
+	$(BIN)/affsr publish --results studies/cpu/results --to docs/results --tier cpu --readme README.md
 
 report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --report results/report.html

@@ -202,8 +202,8 @@ def cmd_publish(args: argparse.Namespace) -> None:
     from affsr.readme import publish
 
     try:
-        written = publish(Path(args.results), Path(args.to), Path(args.readme))
-    except FileNotFoundError as err:
+        written = publish(Path(args.results), Path(args.to), Path(args.readme), tier=args.tier)
+    except (FileNotFoundError, ValueError) as err:  # no results yet; a README block nothing publishes
         raise DataError(str(err)) from None
     print(f"published {len(written) - 1} files to {args.to}; {args.readme} tables rewritten from them")
 
@@ -436,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("--to", default="docs/results")
     p.add_argument("--readme", default="README.md")
+    p.add_argument("--tier", default="", help="a study tier's results (e.g. cpu): published into TO/TIER, "
+                   "README blocks named TIER-…")
     p.set_defaults(run=cmd_publish)
 
     p = verbs.add_parser("summary", help="print the metrics table")

@@ -83,6 +83,17 @@ def blocks(published: Path) -> dict[str, str]:
     return out
 
 
+def published_blocks(root: Path) -> dict[str, str]:
+    """The blocks of every published study under ``root``: the default study's (``root`` itself) and,
+    for each tier folder ``root/<tier>`` holding a published study (e.g. ``cpu``), its blocks prefixed
+    ``<tier>-`` (``cpu-claims``, ``cpu-metrics-grass``, …)."""
+    root = Path(root)
+    made = blocks(root)
+    for tier in sorted(p for p in root.iterdir() if p.is_dir() and (p / "metrics.csv").is_file()):
+        made.update({f"{tier.name}-{k}": v for k, v in blocks(tier).items()})
+    return made
+
+
 def render(text: str, made: dict[str, str]) -> str:
     """``text`` with every generated block replaced by ``made[name]``; unknown names are errors."""
     def replace(match: re.Match) -> str:
@@ -113,10 +124,12 @@ def check_readme(text: str, made: dict[str, str]) -> list[str]:
     return problems
 
 
-def publish(results: Path, published: Path, readme: Path) -> list[str]:
-    """Copy a finished study's results into ``published`` and rewrite ``readme``'s blocks from them.
-    Returns the files written."""
-    results, published = Path(results), Path(published)
+def publish(results: Path, published: Path, readme: Path, tier: str = "") -> list[str]:
+    """Copy a finished study's results into ``published`` (a ``tier`` such as ``cpu``: into
+    ``published/<tier>``) and rewrite ``readme``'s blocks from every published study there. Returns the
+    files written."""
+    root = Path(published)
+    results, published = Path(results), root / tier if tier else root
     missing = [name for name in PUBLISHED_FILES if not (results / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{results}: missing {', '.join(missing)} — run the study first (make study)")
@@ -133,6 +146,6 @@ def publish(results: Path, published: Path, readme: Path) -> list[str]:
         shutil.copyfile(png, figures / png.name)
         written.append(str(figures / png.name))
     readme = Path(readme)
-    write_text(readme, render(readme.read_text(encoding="utf-8"), blocks(published)))
+    write_text(readme, render(readme.read_text(encoding="utf-8"), published_blocks(root)))
     written.append(str(readme))
     return written

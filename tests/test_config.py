@@ -369,7 +369,7 @@ def test_repo_cpu_study_keeps_only_the_realism_runs_in_its_own_folder():
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     demo, cpu = load_params(raw), load_params({**raw, "study": "cpu"})
     assert demo.workdir == "" and cpu.workdir == "studies/cpu"
-    assert set(cpu.datasets) == {"grass", "faces"} and set(cpu.methods) == {"mse", "affmse", "affgan", "affgan_seed1"}
+    assert set(cpu.datasets) == {"grass"} and set(cpu.methods) == {"mse", "affmse", "affgan", "affgan_seed1"}
     assert cpu.evaluate.c2st_steps > demo.evaluate.c2st_steps and cpu.evaluate.density == ""
     runs = [resolve(cpu, "grass", m) for m in ("affgan", "affgan_seed1")]
     assert [r["seed"] for r in runs] == [cpu.seed, cpu.seed + 1]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from affsr.readme import blocks, check_readme, render
+from affsr.readme import blocks, check_readme, published_blocks, render
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -12,7 +12,7 @@ PUBLISHED = ROOT / "docs" / "results"
 
 
 def test_readme_tables_agree_with_the_published_results():
-    assert check_readme(README.read_text(encoding="utf-8"), blocks(PUBLISHED)) == []
+    assert check_readme(README.read_text(encoding="utf-8"), published_blocks(PUBLISHED)) == []
 
 
 def test_readme_has_the_generated_tables():
@@ -53,3 +53,36 @@ def test_an_unknown_or_unclosed_block_is_caught():
     assert check_readme("<!-- generated:open -->\nx\n", {}) == ["block 'open' is not closed"]
     with pytest.raises(ValueError, match="no generator"):
         render("<!-- generated:nope -->\nx\n<!-- /generated:nope -->", {})
+
+
+def _fake_results(folder: Path, psnr: float) -> Path:
+    (folder / "toy").mkdir(parents=True)
+    (folder / "figures").mkdir()
+    (folder / "metrics.csv").write_text(f"dataset,method,metric,value\ngrass,mse,psnr,{psnr}\n")
+    (folder / "summary.md").write_text("summary\n")
+    (folder / "claims.md").write_text(f"Each verdict: {psnr}\n\n| a | b |\n|---|---|\n| {psnr} | x |\n")
+    (folder / "toy" / "table1.md").write_text("| t |\n|---|\n| 1 |\n")
+    (folder / "figures" / "metrics.png").write_bytes(b"\x89PNG")
+    return folder
+
+
+def test_a_tier_is_published_beside_the_default_study(tmp_path):
+    """`affsr publish --tier cpu`: files into docs/results/cpu, README blocks `cpu-…` from them, the
+    default study's blocks still from docs/results."""
+    from affsr.readme import publish
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- generated:claims -->\n<!-- /generated:claims -->\n"
+                      "<!-- generated:cpu-claims -->\n<!-- /generated:cpu-claims -->\n")
+    docs = tmp_path / "docs"
+    with pytest.raises(ValueError, match="cpu-claims"):  # no cpu tier published yet
+        publish(_fake_results(tmp_path / "demo", 18.5), docs, readme)
+    readme.write_text("<!-- generated:claims -->\n<!-- /generated:claims -->\n")
+    publish(tmp_path / "demo", docs, readme)
+    readme.write_text(readme.read_text() + "<!-- generated:cpu-claims -->\n<!-- /generated:cpu-claims -->\n")
+    publish(_fake_results(tmp_path / "cpu", 21.25), docs, readme, tier="cpu")
+    assert (docs / "cpu" / "metrics.csv").read_text().endswith("21.25\n")
+    assert (docs / "cpu" / "figures" / "metrics.png").is_file() and (docs / "figures" / "metrics.png").is_file()
+    text = readme.read_text()
+    assert "| 18.5 | x |" in text.split("generated:cpu-claims")[0] and "| 21.25 | x |" in text.split("generated:cpu-claims")[1]
+    assert check_readme(text, published_blocks(docs)) == []
