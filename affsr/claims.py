@@ -307,12 +307,13 @@ def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def claims_markdown(table: pd.DataFrame) -> str:
-    """results/claims.md: a tally of verdicts, then the table."""
+def claims_markdown(table: pd.DataFrame, study: str = "demo") -> str:
+    """results/claims.md: the study tier it tests (``demo``, ``cpu``, ``paper``), a tally of verdicts,
+    then the table."""
     from affsr.evaluate import markdown_table
 
     counts = table["verdict"].value_counts()
     tally = ", ".join(f"{counts[v]} {v}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE, NOT_MEASURED)
                       if v in counts)
-    return ("# The paper's claims, tested\n\nEach verdict is computed from results/metrics.csv by "
+    return (f"# The paper's claims, tested (study: {study})\n\nEach verdict is computed from results/metrics.csv by "
             "affsr/claims.py (margin > 0 favours the claim). " + tally + ".\n\n" + markdown_table(table) + "\n")

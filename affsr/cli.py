@@ -194,7 +194,7 @@ def cmd_claims(args: argparse.Namespace) -> None:
     from affsr.claims import claims_markdown, claims_table
 
     table = claims_table(read_metrics([Path(args.metrics)]))
-    write_text(args.out, claims_markdown(table))
+    write_text(args.out, claims_markdown(table, args.study))
     print(table[["claim", "data set", "verdict"]].to_string(index=False))
 
 
@@ -430,6 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("claims", help="the paper's claims with verdicts computed from the metrics")
     p.add_argument("--metrics", default="results/metrics.csv")
     p.add_argument("--out", required=True, help="Markdown table, e.g. results/claims.md")
+    p.add_argument("--study", default="demo", help="the study tier the metrics come from (named in the title)")
     p.set_defaults(run=cmd_claims)
 
     p = verbs.add_parser("publish", help="copy a finished study's results to docs/results, rewrite README tables")

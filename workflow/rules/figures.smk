@@ -70,9 +70,11 @@ rule claims:
     output:
         report("results/claims.md", caption="../report/claims.rst", category="Claims",
                labels={"file": "claims table"}),
+    params:
+        study=STUDY,
     conda:
         CONDA_ENV
     log:
         "results/logs/claims.log",
     shell:
-        "affsr claims --metrics {input.metrics} --out {output} > {log} 2>&1"
+        "affsr claims --study {params.study} --metrics {input.metrics} --out {output} > {log} 2>&1"
