@@ -10,7 +10,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study study-cpu test venv dry-run lint report publish publish-cpu clean-results
+.PHONY: study study-cpu test venv dry-run lint report report-cpu publish publish-cpu clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test: $(STAMP)
 
 publish: $(STAMP)
 	$(BIN)/affsr publish --results results --to docs/results --readme README.md
+
+report-cpu: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --config study=cpu --report results/report.html
+	@echo "open studies/cpu/results/report.html in a browser"
 
 publish-cpu: $(STAMP)
 	$(BIN)/affsr publish --results studies/cpu/results --to docs/results --tier cpu --readme README.md
