@@ -295,10 +295,23 @@ def _positive(value: float, where: str, allow_zero: bool = False) -> None:
         raise ConfigError(f"{where}: must be {bound}, got {value!r}")
 
 
+def _check_generator(generator: GeneratorConfig, where: str) -> None:
+    if generator.width < 1:
+        raise ConfigError(f"{where}.width: must be ≥ 1, got {generator.width}")
+    if generator.blocks < 0:
+        raise ConfigError(f"{where}.blocks: must be ≥ 0, got {generator.blocks}")
+    if generator.noise < 0:
+        raise ConfigError(f"{where}.noise: must be ≥ 0, got {generator.noise}")
+
+
 def _check_train(train: TrainConfig, where: str) -> None:
     """Ranges of the loop's settings (``where``: the dotted key they came from)."""
     for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
         _positive(getattr(train, key), f"{where}.{key}", allow_zero=key == "steps")
+    _positive(train.lr, f"{where}.lr")
+    for key in ("beta1", "beta2"):
+        if not 0 <= getattr(train, key) < 1:
+            raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(train, key)!r}")
     if train.device not in DEVICES:
         raise ConfigError(f"{where}.device: '{train.device}' is not one of {DEVICES}")
     for name, factor in train.lr_scale.items():
@@ -347,6 +360,7 @@ def validate(params: Params) -> Params:
         if kind == "path" and not ds.path:
             raise ConfigError(f"{where}.path: source '{ds.source}' reads a local folder; set its path")
     _check_train(params.train, "params.train")
+    _check_generator(params.generator, "params.generator")
     objectives = available_objectives()
     for name, method in params.methods.items():
         where = f"params.methods.{name}"
@@ -358,7 +372,14 @@ def validate(params: Params) -> Params:
             raise ConfigError(
                 f"{where}.constraint: '{method.constraint}' is not one of: {', '.join(CONSTRAINTS)}"
             )
-        from_dict(options_class(method.objective), method.options, f"{where}.options")
+        try:
+            from_dict(options_class(method.objective), method.options, f"{where}.options")
+        except ConfigError:
+            raise
+        except ValueError as err:  # an Options range check: "key: must be ..."
+            raise ConfigError(f"{where}.options.{err}") from None
+        if method.consistency_weight < 0:
+            raise ConfigError(f"{where}.consistency_weight: must be ≥ 0, got {method.consistency_weight}")
         if method.split not in SPLITS:
             raise ConfigError(f"{where}.split: '{method.split}' is not one of: {', '.join(SPLITS)}")
         if method.guide and method.guide not in params.methods:
@@ -368,8 +389,7 @@ def validate(params: Params) -> Params:
             )
         generator = from_dict(GeneratorConfig, {**dataclasses.asdict(params.generator), **method.generator},
                               f"{where}.generator")
-        if generator.noise < 0:
-            raise ConfigError(f"{where}.generator.noise: must be ≥ 0, got {generator.noise}")
+        _check_generator(generator, f"{where}.generator")
         merged = from_dict(TrainConfig, {**dataclasses.asdict(params.train), **method.train},
                            f"{where}.train")
         _check_train(merged, f"{where}.train")

@@ -61,6 +61,23 @@ PARAMS_CASES = {
     "unknown rule in resources": (lambda p: p.update(resources={"trainn": {"gpu": 1}}),
                                   ["params.resources.trainn", "train"]),
     "c2st without steps": (lambda p: p["evaluate"].update(c2st_steps=0), ["params.evaluate.c2st_steps", "≥ 1"]),
+    # values that once passed `snakemake -n` and crashed (or silently trained) later (issue 13)
+    "negative lr": (lambda p: p["train"].update(lr=-1), ["params.train.lr", "> 0", "-1"]),
+    "zero lr": (lambda p: p["train"].update(lr=0), ["params.train.lr", "> 0"]),
+    "beta1 above 1": (lambda p: p["train"].update(beta1=1.5), ["params.train.beta1", "[0, 1)", "1.5"]),
+    "beta2 of 1": (lambda p: p["train"].update(beta2=1.0), ["params.train.beta2", "[0, 1)"]),
+    "generator without width": (lambda p: p["generator"].update(width=0), ["params.generator.width", "≥ 1"]),
+    "negative blocks": (lambda p: p["generator"].update(blocks=-1), ["params.generator.blocks", "≥ 0"]),
+    "no discriminator steps": (lambda p: p["methods"]["affgan"]["options"].update(d_steps=0),
+                               ["params.methods.affgan.options.d_steps", "≥ 1"]),
+    "negative instance noise": (lambda p: p["methods"]["affgan"]["options"].update(instance_noise=-0.1),
+                                ["params.methods.affgan.options.instance_noise", "≥ 0"]),
+    "unknown pixel loss": (lambda p: p["methods"]["mse"]["options"].update(loss="l3"),
+                           ["params.methods.mse.options.loss", "'l3'", "l1, l2"]),
+    "negative soft weight": (lambda p: p["methods"]["mse"].update(consistency_weight=-10),
+                             ["params.methods.mse.consistency_weight", "≥ 0"]),
+    "bad lr of one method": (lambda p: p["methods"]["mse"].update(train={"beta1": 2}),
+                             ["params.methods.mse.train.beta1", "[0, 1)"]),
 }
 
 

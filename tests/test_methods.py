@@ -167,7 +167,9 @@ def test_gan_d_steps_phases(tiny):
 
 @pytest.mark.parametrize("options", [{"instance_noise": -0.1}, {"noise_anneal": 0.0}, {"d_steps": 0}])
 def test_gan_rejects_bad_options(options, tiny):
-    with pytest.raises(ValueError, match="gan options"):
+    """Checked when params are loaded: the error names the option's dotted key."""
+    (key,) = options
+    with pytest.raises(ValueError, match=rf"options\.{key}: must be"):
         build_objective(tiny("gan", "projected", options), 1)
 
 

@@ -43,6 +43,14 @@ class Options:
     sigma_end: float = 0.01
     snapshots: int = 5
 
+    def __post_init__(self) -> None:
+        if not 0 < self.sigma_end <= self.sigma_start:
+            raise ValueError(f"sigma_end: must be in (0, sigma_start = {self.sigma_start}], got {self.sigma_end}")
+        if self.snapshots < 1:
+            raise ValueError(f"snapshots: must be ≥ 1, got {self.snapshots}")
+        if self.snapshots == 1 and self.sigma_end != self.sigma_start:
+            raise ValueError("snapshots: 1 segment has one σ; set sigma_end = sigma_start, or more snapshots")
+
 
 def sigma_schedule(options: Options) -> list[float]:
     """σ of each segment, in training order: geometric from ``sigma_start`` to ``sigma_end``."""
@@ -53,23 +61,10 @@ def sigma_schedule(options: Options) -> list[float]:
     return [float(options.sigma_start * ratio ** (i / (k - 1))) for i in range(k)]
 
 
-def _check(options: Options) -> None:
-    problems = []
-    if not (0 < options.sigma_end <= options.sigma_start):
-        problems.append("0 < sigma_end ≤ sigma_start")
-    if options.snapshots < 1:
-        problems.append("snapshots ≥ 1")
-    elif options.snapshots == 1 and options.sigma_end != options.sigma_start:
-        problems.append("sigma_start == sigma_end when snapshots is 1 (one segment has one σ)")
-    if problems:
-        raise ValueError(f"dae options: need {'; '.join(problems)}; got {options}")
-
-
 class Objective:
     """Train the denoiser D on noisy HR images, σ lowered segment by segment; snapshot each segment."""
 
     def __init__(self, context: Context):
-        _check(context.options)
         self.context = context
         self.sigmas = sigma_schedule(context.options)
         self.denoiser = context.nets.denoiser()

@@ -34,14 +34,16 @@ class Options:
     snapshots: int = 4
     dequantize: bool = True
 
+    def __post_init__(self) -> None:
+        if self.snapshots < 1:
+            raise ValueError(f"snapshots: must be ≥ 1, got {self.snapshots}")
+
 
 class Objective:
     """Lower the mean NLL (bits/dim) of the (dequantised) HR batch under the density model."""
 
     def __init__(self, context: Context):
-        options = context.options
-        if options.snapshots < 1:
-            raise ValueError(f"density_fit options: snapshots must be ≥ 1, got {options.snapshots}")
+        options = context.options  # ranges checked by Options
         self.context = context
         self.density = context.nets.density()
         self.networks = {"density": self.density}

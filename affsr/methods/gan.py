@@ -40,18 +40,23 @@ class Options:
     #: Instance noise std from ``noise_anneal`` on (0: anneal to zero, the paper's ImageNet schedule).
     noise_end: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Ranges, checked when params are loaded (a ValueError "key: ..." becomes a one-line error)."""
+        if self.instance_noise < 0:
+            raise ValueError(f"instance_noise: must be ≥ 0, got {self.instance_noise}")
+        if not 0 <= self.noise_end <= self.instance_noise:
+            raise ValueError(f"noise_end: must be in [0, instance_noise = {self.instance_noise}], got {self.noise_end}")
+        if not 0 < self.noise_anneal <= 1:
+            raise ValueError(f"noise_anneal: must be in (0, 1], got {self.noise_anneal}")
+        if self.d_steps < 1:
+            raise ValueError(f"d_steps: must be ≥ 1, got {self.d_steps}")
+
 
 class Objective:
     """Alternate D and G steps; G is the SR model (projected or not)."""
 
     def __init__(self, context: Context):
-        options = context.options
-        if (options.instance_noise < 0 or not 0 <= options.noise_end <= options.instance_noise
-                or not 0 < options.noise_anneal <= 1 or options.d_steps < 1):
-            raise ValueError(
-                "gan options: need instance_noise ≥ 0, 0 ≤ noise_end ≤ instance_noise, "
-                f"0 < noise_anneal ≤ 1, d_steps ≥ 1; got {options}"
-            )
+        options = context.options  # ranges checked by Options
         self.context = context
         self._fake_of: Batch | None = None
         self._fake_value: Tensor | None = None

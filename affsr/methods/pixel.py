@@ -19,13 +19,15 @@ class Options:
 
     loss: str = "l2"
 
+    def __post_init__(self) -> None:
+        if self.loss not in ("l1", "l2"):
+            raise ValueError(f"loss: '{self.loss}' is not one of: l1, l2")
+
 
 class Objective:
     """Lower the mean pixel loss between ŷ = g(x) and the paired HR image y."""
 
     def __init__(self, context: Context):
-        if context.options.loss not in ("l1", "l2"):
-            raise ValueError(f"options.loss must be 'l1' or 'l2', got '{context.options.loss}'")
         self.context = context
         self.networks = generator_networks(context)
         self.phases = [Phase("pixel", "generator", self.loss)]
