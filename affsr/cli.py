@@ -151,6 +151,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     _set_threads(args.threads)
     if args.c2st_steps < 1:
         raise ConfigError(f"--c2st-steps: must be ≥ 1, got {args.c2st_steps}")
+    references = ("bicubic", "pinv", "hr")
+    if not args.checkpoint and args.method not in references:
+        import difflib
+
+        close = difflib.get_close_matches(args.method, references, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"--method '{args.method}': without --checkpoint it must be one of {', '.join(references)}"
+                          f"{hint}; a trained run needs --checkpoint runs/DATASET/{args.method}/model.pt")
 
     metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None,
                            density_checkpoint=Path(args.density) if args.density else None,
@@ -269,14 +277,17 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     model, settings = load_model(Path(args.checkpoint), device)
     channels = model.generator.channels
     lr, note = to_channels(read_image(Path(args.input)), channels)
-    sr = upscale(model, lr, tile=args.tile, overlap=args.overlap, device=device)
+    op = build_operator(settings)
+    try:
+        sr = upscale(model, lr, tile=args.tile, overlap=args.overlap, device=device)
+        with torch.no_grad():
+            error = float((op(torch.from_numpy(sr)[None]) - torch.from_numpy(lr)[None]).square().mean())
+    except ValueError as err:  # e.g. an image whose HR size is below the kernel of A
+        raise DataError(f"{args.input}: {err}") from None
     image = sr[0] if channels == 1 else sr.transpose(1, 2, 0)
     write_image(Path(args.output), image)
     if args.raw:
         write_npy(args.raw, sr.astype(np.float32))
-    op = build_operator(settings)
-    with torch.no_grad():
-        error = float((op(torch.from_numpy(sr)[None]) - torch.from_numpy(lr)[None]).square().mean())
     for line in filter(None, [note]):
         print(f"note: {line}")
     print(f"upscaled {args.input} {lr.shape[2]}×{lr.shape[1]} → {args.output} {sr.shape[2]}×{sr.shape[1]} "
@@ -297,7 +308,10 @@ def cmd_downsample(args: argparse.Namespace) -> None:
         op = Downsampling.from_config(cfg.kind, cfg.scale, sigma=cfg.sigma, size=cfg.size)
     image = read_image(Path(args.input))
     hr, _ = to_channels(image, 1 if image.ndim == 2 else 3)
-    x, note = downsample(op, hr)
+    try:
+        x, note = downsample(op, hr)
+    except ValueError as err:  # e.g. an image smaller than the kernel of A
+        raise DataError(f"{args.input}: {err}") from None
     write_image(Path(args.output), x[0] if len(x) == 1 else x.transpose(1, 2, 0))
     if args.raw:
         write_npy(args.raw, x.astype(np.float32))
@@ -471,6 +485,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except USER_ERRORS as err:
         print(f"affsr: error: {err}", file=sys.stderr)
+        return 2
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as err:  # an output path that cannot be one
+        print(f"affsr: error: {err.filename}: {err.strerror}", file=sys.stderr)
         return 2
     return 0
 

@@ -7,6 +7,7 @@ fsync it, and ``os.replace`` it onto the target (atomic on POSIX within one file
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -29,6 +30,8 @@ def atomic_write(path: Path | str, write: Callable[[BinaryIO], None]) -> None:
     On any error the temp file is removed and ``path`` is left as it was. Parent folders are created.
     """
     path = Path(path)
+    if path.is_dir():  # say so with the path given, not the temp file's name
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

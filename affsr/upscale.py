@@ -35,10 +35,13 @@ def read_image(path: Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image not found")
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as img:
-        colour = img.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "1", "LA")
+    try:
+        with Image.open(path) as img:
+            colour = img.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "1", "LA")
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path}: not an image file PIL can read ({err})") from None
     return decode_image(path.read_bytes(), str(path), colour=colour)
 
 

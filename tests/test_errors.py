@@ -216,3 +216,47 @@ def test_nan_in_the_data_stops_training_naming_the_step(tmp_path, tiny_params, t
     code, err = _cli(capsys, *_train(tmp_path, _params(tmp_path, tiny_params), data))
     _one_line(code, err, "grass/mse", "loss_pixel became nan by step 4", "no state was saved yet", exit_code=1)
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+# ---- command-line mistakes with images, outputs and method names (issue 13) ----------------------------------
+
+
+def _png(path: Path, height: int, width: int) -> Path:
+    from PIL import Image
+
+    Image.fromarray(np.full((height, width), 128, np.uint8)).save(path)
+    return path
+
+
+def test_a_text_file_given_as_an_image(tmp_path, grey_checkpoint, capsys):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image\n")
+    code, err = _cli(capsys, "upscale", text, tmp_path / "sr.png", "--checkpoint", grey_checkpoint)
+    _one_line(code, err, str(text), "not an image file")
+    assert not (tmp_path / "sr.png").exists()
+
+
+@pytest.mark.parametrize("verb, size", [("upscale", (2, 2)), ("downsample", (8, 8))])
+def test_an_image_smaller_than_the_kernel(tmp_path, grey_checkpoint, capsys, verb, size):
+    image = _png(tmp_path / "small.png", *size)
+    extra = ["--checkpoint", grey_checkpoint]
+    code, err = _cli(capsys, verb, image, tmp_path / "out.png", *extra)
+    _one_line(code, err, str(image), "smaller than the 9x9 kernel")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_an_output_path_that_is_a_folder(tmp_path, grey_checkpoint, capsys):
+    image = _png(tmp_path / "photo.png", 32, 32)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code, err = _cli(capsys, "downsample", image, folder, "--checkpoint", grey_checkpoint)
+    _one_line(code, err, str(folder), "is a folder")
+    assert list(folder.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out", "photo.png"]
+
+
+@pytest.mark.parametrize("method, fragment", [("bicubc", "did you mean 'bicubic'"),
+                                              ("affgan", "needs --checkpoint runs/DATASET/affgan/model.pt")])
+def test_evaluate_method_without_checkpoint(tmp_path, tiny_data, capsys, method, fragment):
+    code, err = _cli(capsys, "evaluate", "--data", tiny_data, "--method", method, "--out", tmp_path / "m.csv")
+    _one_line(code, err, f"--method '{method}'", fragment)
+    assert not (tmp_path / "m.csv").exists()
