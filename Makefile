@@ -10,7 +10,7 @@ CORES  ?= all
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study study-cpu test venv dry-run lint report report-cpu publish publish-cpu clean-results
+.PHONY: study study-cpu test venv dry-run lint report report-cpu publish publish-cpu repro clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ report-cpu: $(STAMP)
 
 publish-cpu: $(STAMP)
 	$(BIN)/affsr publish --results studies/cpu/results --to docs/results --tier cpu --readme README.md
+
+# DVC's view of the same workflow (dvc.yaml's stages call Snakemake): `dvc repro` with the venv on PATH
+repro: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# remove the default study's outputs (data/ and runs/ stay): the next `make study` re-evaluates everything
+clean-results:
+	find results -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 
 report: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --report results/report.html

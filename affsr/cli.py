@@ -67,6 +67,11 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     if kind == "download" and not args.input:
         raise ConfigError(f"source '{ds.source}' reads a downloaded file: pass --input PATH (the workflow's "
                           f"download rule writes data/downloads/{args.dataset}/{ds.download.filename})")
+    if args.input and kind != "download":
+        raise ConfigError(f"--input {args.input}: source '{ds.source}' of data set '{args.dataset}' reads no "
+                          "downloaded file (is `study: paper` meant? `--config study=paper` or --params)")
+    if args.input and not Path(args.input).is_file():
+        raise DataError(f"--input {args.input}: file not found")
     path = Path(args.input) if args.input else (Path(ds.path) if kind == "path" else None)
     spec = SourceSpec(path=path, members=ds.members, min_bytes=ds.min_bytes, min_files=ds.min_files)
     op = Downsampling.from_config(op_cfg.kind, op_cfg.scale, sigma=op_cfg.sigma, size=op_cfg.size)
@@ -82,7 +87,8 @@ def cmd_download(args: argparse.Namespace) -> None:
     ds, _, _ = _dataset_settings(args)
     if not ds.download.url:
         raise ConfigError(f"params.datasets.{args.dataset}.download.url: data set '{args.dataset}' "
-                          f"(source '{ds.source}') has nothing to download")
+                          f"(source '{ds.source}') has nothing to download in this study; the downloads "
+                          "are the paper scale's (a params file with `study: paper`)")
     digest = download(ds.download.url, Path(args.out), ds.download.sha256, ds.download.md5,
                       progress=not args.quiet)
     print(f"downloaded {args.out} (sha256 {digest})")
