@@ -152,12 +152,13 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from affsr.evaluate import evaluate, save_samples
+    from affsr.evaluate import REAL_HR, evaluate, save_samples
+    from affsr.metrics import REFERENCE_NAMES
 
     _set_threads(args.threads)
     if args.c2st_steps < 1:
         raise ConfigError(f"--c2st-steps: must be ≥ 1, got {args.c2st_steps}")
-    references = ("bicubic", "pinv", "hr")
+    references = (*REFERENCE_NAMES, REAL_HR)  # the outputs evaluate makes without a checkpoint
     if not args.checkpoint and args.method not in references:
         import difflib
 
