@@ -1,34 +1,56 @@
-"""params.yaml → frozen, typed settings, validated once.
+"""The settings of affsr as frozen, typed dataclasses: the bottom layer, importing nothing of affsr but
+the parser and the error types.
 
-Why strict: a typo such as ``stpes: 100`` silently falling back to a default is the most common way a
-study runs the wrong experiment. Every unknown key is an error naming its dotted path and the closest
-allowed key; every wrong type names the key, the value and the expected type.
-
-``resolve(params, dataset, method)`` turns the whole file into the flat, JSON-able settings of one run.
-Snakemake passes exactly that dict to the CLI (so a change in params.yaml reruns exactly the runs it
-affects), and the CLI accepts the same dict, or resolves it itself from params.yaml when used by hand.
+Every section of params.yaml has a dataclass here; each checks its own ranges in ``__post_init__``
+(``ValueError("key: must be ...")``, reported by :func:`affsr.parse.from_dict` under the dotted key), so a
+bad value is refused when params are loaded — by ``snakemake -n`` already — and never reaches a training
+job. Checks that need other modules (objective names, sources) live in :mod:`affsr.params`, which also
+turns the whole file into the flat settings of one run (``resolve``); :class:`RunSettings` is that
+dict's typed view, as the CLI and checkpoints carry it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
+from affsr.errors import ConfigError
+from affsr.parse import from_dict
 
 CONSTRAINTS = ("projected", "soft", "none")
-SPLITS = ("train", "val")
+#: The data splits every prepared data set has (affsr prepare writes one .npz each).
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: The splits a run may train on: the test split is never trained on.
+TRAINING_SPLITS = SPLITS[:2]
 DEVICES = ("auto", "cpu", "cuda")
+OPERATOR_KINDS = ("gaussian", "box")
+#: Reference upsamplers evaluate makes without a checkpoint (affsr.metrics.reference_outputs).
+REFERENCES: tuple[str, ...] = ("bicubic", "pinv")
 
 
-class ConfigError(ValueError):
-    """A user mistake in params.yaml or in the settings given to the CLI; the message names the key."""
+def _check(obj: object, *, positive: tuple[str, ...] = (), at_least_one: tuple[str, ...] = (),
+           non_negative: tuple[str, ...] = (), fractions: tuple[str, ...] = ()) -> None:
+    """Range checks of a settings dataclass: ``ValueError("key: must be ...")`` for the first bad field
+    (``fractions``: in [0, 1))."""
+    for key in positive:
+        if not getattr(obj, key) > 0:
+            raise ValueError(f"{key}: must be > 0, got {getattr(obj, key)!r}")
+    for key in at_least_one:
+        if getattr(obj, key) < 1:
+            raise ValueError(f"{key}: must be ≥ 1, got {getattr(obj, key)!r}")
+    for key in non_negative:
+        if getattr(obj, key) < 0:
+            raise ValueError(f"{key}: must be ≥ 0, got {getattr(obj, key)!r}")
+    for key in fractions:
+        if not 0 <= getattr(obj, key) < 1:
+            raise ValueError(f"{key}: must be in [0, 1), got {getattr(obj, key)!r}")
+
+
+def _one_of(value: str, key: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{key}: '{value}' is not one of: {', '.join(choices)}")
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,10 @@ class OperatorConfig:
     sigma: float = 1.0
     size: int = 9
     scale: int = 4
+
+    def __post_init__(self) -> None:
+        _one_of(self.kind, "kind", OPERATOR_KINDS)
+        _check(self, positive=("sigma",), at_least_one=("size", "scale"))
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,12 @@ class DatasetConfig:
     steps_scale: float = 1.0
     mirror_train: bool = False
 
+    def __post_init__(self) -> None:
+        _check(self, at_least_one=("hr_size", "n_train", "n_val", "n_test"), positive=("steps_scale",),
+               non_negative=("min_bytes", "min_files"))
+        if len(self.crop) not in (0, 1, 3) or any(v < 0 for v in self.crop):
+            raise ValueError(f"crop: {list(self.crop)} must be [], [size] or [top, left, size] (≥ 0)")
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -90,12 +122,19 @@ class GeneratorConfig:
     noise: int = 0  # maps of N(0, 1) noise concatenated to the LR input: > 0 = a stochastic generator
     skip: bool = False  # predict a residual over the cubic upsampling of the input (see nets.Generator)
 
+    def __post_init__(self) -> None:
+        _check(self, at_least_one=("width",), non_negative=("blocks", "noise"))
+
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
     """Strided conv net; one stride-2 layer per entry of ``widths`` (paper, grass: 32/64/128/256)."""
 
     widths: tuple[int, ...] = (32, 64, 128, 256)
+
+    def __post_init__(self) -> None:
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"widths: must be a non-empty list of sizes ≥ 1, got {list(self.widths)}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +143,9 @@ class DenoiserConfig:
 
     width: int = 64
     depth: int = 4
+
+    def __post_init__(self) -> None:
+        _check(self, at_least_one=("width", "depth"))
 
 
 @dataclass(frozen=True)
@@ -117,6 +159,10 @@ class DensityConfig:
     first_kernel: int = 7
     components: int = 8
     features: int = 8
+
+    def __post_init__(self) -> None:
+        _check(self, at_least_one=("width", "layers", "kernel", "first_kernel", "components"),
+               non_negative=("features",))  # 0 features: plain softmax gating
 
 
 @dataclass(frozen=True)
@@ -138,6 +184,14 @@ class TrainConfig:
     #: average is what the checkpoint's ``generator`` holds, so evaluation and ``upscale`` use it; the
     #: raw weights are kept beside it (``raw_networks``). Runs without a generator ignore it.
     ema: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self, non_negative=("steps",), positive=("batch_size", "log_every", "checkpoint_every", "lr"),
+               fractions=("beta1", "beta2", "ema"))
+        _one_of(self.device, "device", DEVICES)
+        for name, factor in self.lr_scale.items():
+            if not factor > 0:
+                raise ValueError(f"lr_scale.{name}: must be > 0, got {factor!r}")
 
 
 @dataclass(frozen=True)
@@ -163,6 +217,11 @@ class MethodConfig:
     #: ``seed_offset: 1`` (weights, batches and noise all change; the data do not).
     seed_offset: int = 0
 
+    def __post_init__(self) -> None:
+        _one_of(self.constraint, "constraint", CONSTRAINTS)
+        _one_of(self.split, "split", TRAINING_SPLITS)
+        _check(self, non_negative=("consistency_weight",))
+
 
 @dataclass(frozen=True)
 class EvaluateConfig:
@@ -176,6 +235,68 @@ class EvaluateConfig:
     #: sets; tiny test configs use a few, a realism study more (the classifier must be able to win).
     c2st_steps: int = 200
 
+    def __post_init__(self) -> None:
+        _check(self, at_least_one=("n_samples", "c2st_steps"))
+        for ref in self.references:
+            _one_of(ref, "references", REFERENCES)
+
+
+@dataclass(frozen=True)
+class ToyOverride:
+    """What the 2-D toy changes of a params.yaml method: loop settings (``train``: keys of
+    :class:`TrainConfig`) and the objective's ``options`` (keys of its ``Options``), laid over the
+    method's own options."""
+
+    train: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToyConfig:
+    """The 2-D Swiss-roll study (paper §5.1, Table 1): it trains the methods of ``params.methods``
+    through the same objectives and options as the images, with 2-D networks and its own loop settings.
+
+    Which methods: every super-resolving method of params.yaml not in ``skip``, in params order, and the
+    guides they name (AffDG's denoiser). Each run's settings are, in order: ``train`` (the toy's loop:
+    every key of :class:`TrainConfig` but ``log_every``/``checkpoint_every``, derived from the steps),
+    the method's image ``options``, then ``objectives[<objective>]`` and ``methods[<method>]``
+    (:class:`ToyOverride`); soft methods use ``consistency_weight``. So a new objective or method reaches
+    the toy with no edit of the toy. Paper-given: ``restarts`` 10, ``hidden`` 64 (generator and
+    discriminator: 2 FC × 64), ``dae_hidden`` 256, DAE σ 0.5 → 0.25, ``kde_samples`` 50,000,
+    ``kde_bandwidth`` 0.2; every other value is our choice, measured in docs/toy.md.
+    """
+
+    #: Random restarts per method (paper: 10), trained side by side as an ensemble in one loop run.
+    restarts: int = 10
+    #: Width of the generator's and the discriminator's two hidden layers (paper: 64).
+    hidden: int = 64
+    #: Width of the DAE's two hidden layers (paper: 256).
+    dae_hidden: int = 256
+    #: The toy's loop settings (batch_size is per restart), before per-objective/method overrides.
+    train: dict = field(default_factory=dict)
+    objectives: dict[str, ToyOverride] = field(default_factory=dict)
+    methods: dict[str, ToyOverride] = field(default_factory=dict)
+    #: params.yaml methods the toy does not train (each needs a reason in params.yaml).
+    skip: tuple[str, ...] = ()
+    #: Weight w of the soft penalty w·|x − Aŷ| of every soft method on the toy (nats per point).
+    consistency_weight: float = 4.0
+    #: Noise-free roll samples of the ground-truth KDE (paper: 50,000) and its bandwidth (paper: 0.2).
+    kde_samples: int = 50_000
+    kde_bandwidth: float = 0.2
+    #: Grid step of the log-density table that scores model outputs (bilinear interpolation).
+    kde_grid_step: float = 0.02
+    #: Fresh noisy-roll draws x ~ p_X on which every model (and the MAP) is scored.
+    eval_samples: int = 1000
+    #: Step in t of the brute-force MAP search along each solution line.
+    map_step: float = 0.02
+    #: Points of the x ∈ [−8, 8] grid of the figure (MAP curve, each method's outputs).
+    curve_points: int = 321
+
+    def __post_init__(self) -> None:
+        _check(self, at_least_one=("restarts", "hidden", "dae_hidden", "kde_samples", "eval_samples",
+                                   "curve_points"),
+               positive=("kde_bandwidth", "kde_grid_step", "map_step"), non_negative=("consistency_weight",))
+
 
 @dataclass(frozen=True)
 class ResourceConfig:
@@ -186,6 +307,9 @@ class ResourceConfig:
     mem_mb: int = 2000
     runtime: int = 60  # minutes
     gpu: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self, at_least_one=("threads", "mem_mb", "runtime"), non_negative=("gpu",))
 
 
 RULES_WITH_RESOURCES = ("download", "prepare", "train", "evaluate", "toy")
@@ -218,314 +342,14 @@ class Params:
     density: DensityConfig = DensityConfig()
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
-    toy: dict = field(default_factory=dict)  # affsr.toy.ToyConfig; validated there
-
-
-# ----------------------------------------------------------------------------------------- parsing
-
-
-def _convert(value: Any, annotation: Any, where: str) -> Any:
-    """Check/convert one value against a type annotation; errors name the dotted key."""
-    origin = typing.get_origin(annotation)
-    if dataclasses.is_dataclass(annotation):
-        return from_dict(annotation, value, where)
-    if origin is dict or annotation is dict:  # bare `dict` (method options/train) too
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        _, value_type = typing.get_args(annotation) or (str, Any)
-        return {str(k): _convert(v, value_type, f"{where}.{k}") for k, v in value.items()}
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        item_type = typing.get_args(annotation)[0]
-        return tuple(_convert(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
-    if annotation is Any or origin in (typing.Union, types.UnionType):
-        return value
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if annotation is float:
-        if isinstance(value, str):  # YAML reads 2e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def from_dict(cls: type, data: Any, where: str = "params") -> Any:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys with a close-match suggestion."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(
-                f"{where}.{key}: unknown key{hint}; allowed keys: {', '.join(sorted(fields))}"
-            )
-    kwargs = {}
-    for name, f in fields.items():
-        if name in data:
-            kwargs[name] = _convert(data[name], hints[name], f"{where}.{name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{where}.{name}: required key is missing")
-    return cls(**kwargs)
-
-
-def _positive(value: float, where: str, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = "≥ 0" if allow_zero else "> 0"
-        raise ConfigError(f"{where}: must be {bound}, got {value!r}")
-
-
-def _check_generator(generator: GeneratorConfig, where: str) -> None:
-    if generator.width < 1:
-        raise ConfigError(f"{where}.width: must be ≥ 1, got {generator.width}")
-    if generator.blocks < 0:
-        raise ConfigError(f"{where}.blocks: must be ≥ 0, got {generator.blocks}")
-    if generator.noise < 0:
-        raise ConfigError(f"{where}.noise: must be ≥ 0, got {generator.noise}")
-
-
-def _check_train(train: TrainConfig, where: str) -> None:
-    """Ranges of the loop's settings (``where``: the dotted key they came from)."""
-    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
-        _positive(getattr(train, key), f"{where}.{key}", allow_zero=key == "steps")
-    _positive(train.lr, f"{where}.lr")
-    for key in ("beta1", "beta2"):
-        if not 0 <= getattr(train, key) < 1:
-            raise ConfigError(f"{where}.{key}: must be in [0, 1), got {getattr(train, key)!r}")
-    if train.device not in DEVICES:
-        raise ConfigError(f"{where}.device: '{train.device}' is not one of {DEVICES}")
-    for name, factor in train.lr_scale.items():
-        _positive(factor, f"{where}.lr_scale.{name}")
-    if not 0 <= train.ema < 1:
-        raise ConfigError(f"{where}.ema: must be in [0, 1) (0 = no average), got {train.ema!r}")
-
-
-def validate(params: Params) -> Params:
-    """Cross-field checks that types alone cannot express."""
-    from affsr.methods import available_objectives, options_class
-
-    op = params.operator
-    if op.kind not in ("gaussian", "box"):
-        raise ConfigError(f"params.operator.kind: '{op.kind}' is not one of: gaussian, box")
-    _positive(op.scale, "params.operator.scale")
-    _positive(op.sigma, "params.operator.sigma")
-    from affsr.sources import SOURCES
-
-    if params.study not in STUDIES:
-        raise ConfigError(f"params.study: '{params.study}' is not one of: {', '.join(STUDIES)}")
-    for rule in params.resources:
-        if rule not in RULES_WITH_RESOURCES:
-            raise ConfigError(f"params.resources.{rule}: unknown rule; allowed: {', '.join(RULES_WITH_RESOURCES)}")
-    if not params.datasets:
-        raise ConfigError("params.datasets: no data sets given")
-    for name, ds in params.datasets.items():
-        where = f"params.datasets.{name}"
-        if ds.source not in SOURCES:
-            close = difflib.get_close_matches(ds.source, list(SOURCES), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{where}.source: '{ds.source}' is not a known source{hint}; known: "
-                              f"{', '.join(sorted(SOURCES))}")
-        for key in ("hr_size", "n_train", "n_val", "n_test", "steps_scale"):
-            _positive(getattr(ds, key), f"{where}.{key}")
-        if ds.hr_size % op.scale:
-            raise ConfigError(
-                f"{where}.hr_size: {ds.hr_size} is not divisible by operator.scale {op.scale}"
-            )
-        if len(ds.crop) not in (0, 1, 3) or any(v < 0 for v in ds.crop):
-            raise ConfigError(f"{where}.crop: {list(ds.crop)} must be [], [size] or [top, left, size] (≥ 0)")
-        kind = SOURCES[ds.source].input
-        if kind == "download" and not (ds.download.url and ds.download.filename):
-            raise ConfigError(f"{where}.download: source '{ds.source}' is downloaded; set download.url and "
-                              "download.filename")
-        if kind == "path" and not ds.path:
-            raise ConfigError(f"{where}.path: source '{ds.source}' reads a local folder; set its path")
-    _check_train(params.train, "params.train")
-    _check_generator(params.generator, "params.generator")
-    objectives = available_objectives()
-    for name, method in params.methods.items():
-        where = f"params.methods.{name}"
-        if method.objective not in objectives:
-            raise ConfigError(
-                f"{where}.objective: '{method.objective}' is not one of: {', '.join(objectives)}"
-            )
-        if method.constraint not in CONSTRAINTS:
-            raise ConfigError(
-                f"{where}.constraint: '{method.constraint}' is not one of: {', '.join(CONSTRAINTS)}"
-            )
-        try:
-            from_dict(options_class(method.objective), method.options, f"{where}.options")
-        except ConfigError:
-            raise
-        except ValueError as err:  # an Options range check: "key: must be ..."
-            raise ConfigError(f"{where}.options.{err}") from None
-        if method.consistency_weight < 0:
-            raise ConfigError(f"{where}.consistency_weight: must be ≥ 0, got {method.consistency_weight}")
-        if method.split not in SPLITS:
-            raise ConfigError(f"{where}.split: '{method.split}' is not one of: {', '.join(SPLITS)}")
-        if method.guide and method.guide not in params.methods:
-            raise ConfigError(
-                f"{where}.guide: '{method.guide}' is not a method in params.methods: "
-                f"{', '.join(params.methods)}"
-            )
-        generator = from_dict(GeneratorConfig, {**dataclasses.asdict(params.generator), **method.generator},
-                              f"{where}.generator")
-        _check_generator(generator, f"{where}.generator")
-        merged = from_dict(TrainConfig, {**dataclasses.asdict(params.train), **method.train},
-                           f"{where}.train")
-        _check_train(merged, f"{where}.train")
-    from affsr.toy import ToyConfig
-
-    try:
-        from_dict(ToyConfig, params.toy, "params.toy")
-    except ConfigError:
-        raise
-    except ValueError as err:  # ToyConfig's own range checks
-        raise ConfigError(f"params.toy: {err}") from None
-    ev = params.evaluate
-    if ev.c2st_steps < 1:
-        raise ConfigError(f"params.evaluate.c2st_steps: must be ≥ 1, got {ev.c2st_steps}")
-    for ref in ev.references:
-        if ref not in ("bicubic", "pinv"):
-            raise ConfigError(f"params.evaluate.references: '{ref}' is not one of: bicubic, pinv")
-    if ev.density and (ev.density not in params.methods
-                       or params.methods[ev.density].objective != "density_fit"):
-        raise ConfigError(f"params.evaluate.density: '{ev.density}' is not a density_fit method in params.methods")
-    if ev.density and params.methods[ev.density].split == "train":
-        raise ConfigError(f"params.evaluate.density: '{ev.density}' trains on the train split; the held-out "
-                          "model must use a split no method trained on (set its `split: val`)")
-    return params
-
-
-def _merge(base: Any, override: Any) -> Any:
-    """``override`` laid over ``base``: mappings merge key by key, anything else is replaced; a key whose
-    override is null is removed (a study section leaves out a data set or a method: ``natural: null``)."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = {**base, **{k: _merge(base.get(k), v) for k, v in override.items()}}
-        return {k: v for k, v in merged.items() if not (v is None and k in override)}
-    return override
-
-
-def select_study(data: dict) -> dict:
-    """The settings of the chosen study: the file as it is for ``study: demo``; for any other study the
-    section of its name merged over the file (``paper``: the one switch from CPU demo to paper scale;
-    ``cpu``: the realism tier)."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"params: expected a mapping, got {data!r}")
-    study = data.get("study", "demo")
-    if study not in STUDIES:
-        raise ConfigError(f"params.study: '{study}' is not one of: {', '.join(STUDIES)}")
-    allowed = {f.name for f in dataclasses.fields(Params)} - {"study", *STUDY_SECTIONS}
-    for name in STUDY_SECTIONS:
-        section = data.get(name) or {}
-        if not isinstance(section, dict):
-            raise ConfigError(f"params.{name}: expected a mapping, got {section!r}")
-        for key in section:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ConfigError(f"params.{name}.{key}: unknown key{hint}; allowed keys: {', '.join(sorted(allowed))}")
-    return data if study == "demo" else _merge(data, data.get(study) or {})
-
-
-def load_params(source: str | Path | dict) -> Params:
-    """Read and validate params.yaml (or an already-parsed dict, e.g. Snakemake's ``config``)."""
-    if isinstance(source, dict):
-        data = source
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise ConfigError(f"{path}: params file not found")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    params = validate(from_dict(Params, select_study(data)))
-    if params.study == "demo":
-        # Check the other studies too, so a typo there shows up now and not on the cluster.
-        for name in STUDY_SECTIONS:
-            if getattr(params, name):
-                try:
-                    validate(from_dict(Params, select_study({**data, "study": name})))
-                except ConfigError as err:
-                    raise ConfigError(f"{err} (in the {name} study: params.{name} merged over the file)") from None
-    return params
-
-
-def resolve(params: Params, dataset: str, method: str) -> dict:
-    """Everything one training run needs, as a plain JSON-able dict (method overrides applied)."""
-    if dataset not in params.datasets:
-        raise ConfigError(f"dataset '{dataset}' is not in params.datasets: {', '.join(params.datasets)}")
-    if method not in params.methods:
-        raise ConfigError(f"method '{method}' is not in params.methods: {', '.join(params.methods)}")
-    m = params.methods[method]
-    train = {**dataclasses.asdict(params.train), **m.train}
-    # The data set's budget scales every run on it alike (affinit's 0 steps stay 0).
-    train["steps"] = int(round(train["steps"] * params.datasets[dataset].steps_scale))
-    return {
-        "seed": params.seed + m.seed_offset,
-        "dataset": dataset,
-        "method": method,
-        "objective": m.objective,
-        "constraint": m.constraint,
-        "consistency_weight": m.consistency_weight,
-        "split": m.split,
-        "guide": m.guide,
-        "options": dict(m.options),
-        "train": train,
-        "operator": dataclasses.asdict(params.operator),
-        "generator": {**dataclasses.asdict(params.generator), **m.generator},
-        "discriminator": {"widths": list(params.discriminator.widths)},
-        "denoiser": dataclasses.asdict(params.denoiser),
-        "density": dataclasses.asdict(params.density),
-    }
-
-
-def rule_resources(params: Params, rule: str) -> ResourceConfig:
-    """Threads, memory, runtime and GPUs of one rule's jobs (defaults where params gives none)."""
-    return params.resources.get(rule, ResourceConfig())
-
-
-def resolve_toy(params: Params) -> dict:
-    """What ``affsr toy`` needs: the toy's own section and the seed."""
-    return {"seed": params.seed, "toy": dict(params.toy)}
-
-
-def resolve_dataset(params: Params, dataset: str) -> dict:
-    """What ``affsr prepare`` needs for one data set: its source and sizes, the seed and A."""
-    if dataset not in params.datasets:
-        raise ConfigError(f"dataset '{dataset}' is not in params.datasets: {', '.join(params.datasets)}")
-    ds = dataclasses.asdict(params.datasets[dataset])
-    ds.pop("steps_scale")  # a training setting: changing it must not remake the data
-    return {
-        **ds,
-        "seed": params.seed,
-        "operator": dataclasses.asdict(params.operator),
-    }
+    toy: ToyConfig = ToyConfig()
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """Typed view of one resolved run (what ``resolve`` returns), checked again on the way in."""
+    """Typed view of one resolved run (what :func:`affsr.params.resolve` returns), checked again on the
+    way in; a checkpoint carries it (plus the ``data`` it was trained on), so a checkpoint is usable
+    without params.yaml. The objective name is checked where it is looked up (:mod:`affsr.build`)."""
 
     seed: int
     dataset: str
@@ -543,6 +367,10 @@ class RunSettings:
     denoiser: DenoiserConfig
     density: DensityConfig
 
+    def __post_init__(self) -> None:
+        _one_of(self.constraint, "constraint", CONSTRAINTS)
+        _one_of(self.split, "split", TRAINING_SPLITS)
+
     @classmethod
     def parse(cls, data: dict | str) -> "RunSettings":
         """From ``resolve``'s dict or its JSON text (as Snakemake passes it)."""
@@ -551,16 +379,7 @@ class RunSettings:
                 data = json.loads(data)
             except json.JSONDecodeError as err:
                 raise ConfigError(f"--settings is not valid JSON: {err}") from None
-        settings = from_dict(cls, data, "settings")
-        from affsr.methods import available_objectives
-
-        if settings.objective not in available_objectives():
-            raise ConfigError(f"settings.objective: '{settings.objective}' is not one of: "
-                              f"{', '.join(available_objectives())}")
-        if settings.constraint not in CONSTRAINTS:
-            raise ConfigError(f"settings.constraint: '{settings.constraint}' is not one of: "
-                              f"{', '.join(CONSTRAINTS)}")
-        return settings
+        return from_dict(cls, data, "settings")
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)

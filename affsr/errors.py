@@ -2,8 +2,17 @@
 CLI turns each into a one-line message) imports nothing heavy and creates no import cycles."""
 
 
+class ConfigError(ValueError):
+    """A user mistake in params.yaml, a ``--config`` value or the settings given to the CLI; the message
+    names the dotted key (and where it came from)."""
+
+
 class DataError(ValueError):
     """A dataset file or setting is missing, corrupt or inconsistent; the message says which and what to do."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or from another configuration (names the file)."""
 
 
 class TrainingError(RuntimeError):
@@ -12,3 +21,7 @@ class TrainingError(RuntimeError):
 
 class Interrupted(TrainingError):
     """SIGTERM / SIGUSR1 arrived (SLURM preemption or time limit): the state was saved; rerun to resume."""
+
+
+#: What the CLI reports as one ``affsr: error:`` line with exit code 2 (a user's mistake, not a bug).
+USER_ERRORS = (ConfigError, DataError, CheckpointError)

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from affsr.operators import cubic_upsample, grid_offset
 from skimage.metrics import structural_similarity
+
+from affsr.config import REFERENCES
+from affsr.operators import cubic_upsample, grid_offset
 
 __all__ = [
     "REFERENCE_NAMES",
@@ -33,7 +35,7 @@ __all__ = [
     "all_metrics",
 ]
 
-REFERENCE_NAMES: tuple[str, ...] = ("bicubic", "pinv")
+REFERENCE_NAMES: tuple[str, ...] = REFERENCES  # one list, in affsr.config (params validates it)
 LR_PSNR_CAP = 400.0  # dB; lr_mse is floored at 10^(−40) so that an exactly consistent output stays finite
 _CHUNK = 256  # images per operator call in the consistency metrics (bounds float64 memory)
 
