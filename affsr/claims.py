@@ -42,7 +42,8 @@ from typing import Callable
 
 import pandas as pd
 
-from affsr.toy import DISPLAY_NAMES, PAPER_TABLE1
+from affsr.names import DISPLAY_NAMES
+from affsr.toy.table import PAPER_TABLE1
 
 REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
@@ -147,7 +148,6 @@ def _table2_pairs(m: Lookup, claim: str, section: str, better: str, worse: str, 
     """PSNR and SSIM of ``better`` against ``worse`` per image domain, beside the paper's Table 2
     (``strict``: better must be above, else at least equal)."""
     rows = []
-    names = {"affmse": "AffMSE", "mse": "MSE", "affgan": "AffGAN", "softgan": "SoftGAN"}
     for d in m.image_datasets():
         for metric, unit in (("psnr", " dB"), ("ssim", "")):
             a, b = m.get(d, better, metric), m.get(d, worse, metric)
@@ -155,7 +155,7 @@ def _table2_pairs(m: Lookup, claim: str, section: str, better: str, worse: str, 
             if not _needs([a, b]):
                 rows.append(_row(claim, section, d, metric, "–", paper, "–", NOT_MEASURED))
                 continue
-            rows.append(_row(claim, section, d, f"{metric}: {names[better]} vs {names[worse]}",
+            rows.append(_row(claim, section, d, f"{metric}: {DISPLAY_NAMES[better]} vs {DISPLAY_NAMES[worse]}",
                              f"{_fmt(a)} vs {_fmt(b)}", paper, f"{a - b:+.3g}{unit}",
                              _verdict(a > b if strict else a >= b)))
     return rows
@@ -310,7 +310,7 @@ def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
 def claims_markdown(table: pd.DataFrame, study: str = "demo") -> str:
     """results/claims.md: the study tier it tests (``demo``, ``cpu``, ``paper``), a tally of verdicts,
     then the table."""
-    from affsr.evaluate import markdown_table
+    from affsr.tables import markdown_table
 
     counts = table["verdict"].value_counts()
     tally = ", ".join(f"{counts[v]} {v}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE, NOT_MEASURED)

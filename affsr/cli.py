@@ -10,7 +10,7 @@
     affsr publish   (results/ → docs/results/, README tables rewritten)
 
 ``prepare`` and ``train`` take their settings either from params.yaml (``--params``, default) or as the
-resolved JSON that Snakemake passes (``--settings``), both through ``affsr.config``. User mistakes end
+resolved JSON that Snakemake passes (``--settings``), both through ``affsr.params``. User mistakes end
 with one line ``affsr: error: ...`` and exit code 2; internal bugs keep their traceback.
 """
 
@@ -22,34 +22,35 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from affsr.checkpoint import CheckpointError
-from affsr.config import ConfigError, RunSettings, load_params, resolve, resolve_dataset
-from affsr.data import DataError
-from affsr.errors import Interrupted, TrainingError
+from affsr.config import RunSettings
+from affsr.errors import USER_ERRORS, ConfigError, DataError, Interrupted, TrainingError
 from affsr.files import write_csv, write_json, write_npy, write_text
+from affsr.params import load_params, resolve, resolve_dataset
+from affsr.tables import read_metrics
 
-USER_ERRORS = (ConfigError, DataError, CheckpointError)
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by SIGTERM/SIGUSR1, state saved, rerun resumes
+
+
+def _settings_json(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--settings is not valid JSON: {err}") from None
 
 
 def _settings(args: argparse.Namespace, method: str | None) -> dict:
     """The resolved settings: from --settings JSON, else resolved from --params for this run."""
     if args.settings:
-        import json
-
-        try:
-            return json.loads(args.settings)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"--settings is not valid JSON: {err}") from None
+        return _settings_json(args.settings)
     params = load_params(args.params)
     return resolve(params, args.dataset, method) if method else resolve_dataset(params, args.dataset)
 
 
 def _dataset_settings(args: argparse.Namespace):
     """(DatasetConfig, OperatorConfig, seed) of ``--dataset``, from --settings or --params."""
-    from affsr.config import DatasetConfig, OperatorConfig, from_dict
+    from affsr.config import DatasetConfig, OperatorConfig
+    from affsr.parse import from_dict
 
     s = dict(_settings(args, None))
     op_cfg = from_dict(OperatorConfig, s.pop("operator"), "settings.operator")
@@ -58,25 +59,15 @@ def _dataset_settings(args: argparse.Namespace):
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    from affsr.operators import build_operator
     from affsr.data import prepare
-    from affsr.operators import Downsampling
-    from affsr.sources import SourceSpec, source
+    from affsr.sources import spec_for
 
     ds, op_cfg, seed = _dataset_settings(args)
-    kind = source(ds.source).input
-    if kind == "download" and not args.input:
-        raise ConfigError(f"source '{ds.source}' reads a downloaded file: pass --input PATH (the workflow's "
-                          f"download rule writes data/downloads/{args.dataset}/{ds.download.filename})")
-    if args.input and kind != "download":
-        raise ConfigError(f"--input {args.input}: source '{ds.source}' of data set '{args.dataset}' reads no "
-                          "downloaded file (is `study: paper` meant? `--config study=paper` or --params)")
-    if args.input and not Path(args.input).is_file():
-        raise DataError(f"--input {args.input}: file not found")
-    path = Path(args.input) if args.input else (Path(ds.path) if kind == "path" else None)
-    spec = SourceSpec(path=path, members=ds.members, min_bytes=ds.min_bytes, min_files=ds.min_files)
-    op = Downsampling.from_config(op_cfg.kind, op_cfg.scale, sigma=op_cfg.sigma, size=op_cfg.size)
-    manifest = prepare(ds.source, Path(args.out), ds.hr_size, op, ds.n_train, ds.n_val, ds.n_test, seed,
-                       crop=ds.crop, spec=spec, progress=not args.quiet, mirror_train=ds.mirror_train)
+    spec = spec_for(args.dataset, ds, Path(args.input) if args.input else None)
+    manifest = prepare(ds.source, Path(args.out), ds.hr_size, build_operator(op_cfg), ds.n_train, ds.n_val,
+                       ds.n_test, seed, crop=ds.crop, spec=spec, progress=not args.quiet,
+                       mirror_train=ds.mirror_train, dataset=args.dataset)
     counts = ", ".join(f"{k} {v}" for k, v in manifest.get("counts", {}).items())
     print(f"prepared {args.out}: {counts}")
 
@@ -97,33 +88,19 @@ def cmd_download(args: argparse.Namespace) -> None:
 def cmd_toy(args: argparse.Namespace) -> None:
     import torch
 
-    from affsr import plots, toy
-    from affsr.config import from_dict
-    from affsr.evaluate import markdown_table
+    from affsr import plots
+    from affsr.params import resolve_toy
+    from affsr.toy.study import ToySettings, run_toy_study
+    from affsr.toy.table import table1_markdown
 
-    if args.settings:
-        settings = _settings(args, None)
-    else:
-        from affsr.config import resolve_toy
-
-        settings = resolve_toy(load_params(args.params))
-    cfg = from_dict(toy.ToyConfig, settings["toy"], "settings.toy")
+    settings = ToySettings.parse(_settings_json(args.settings) if args.settings else resolve_toy(load_params(args.params)))
     # Tiny MLPs: more threads only spin-wait (measured 65 s on 1 thread vs minutes on 2 when busy).
     torch.set_num_threads(1)
-    metrics, figure_data = toy.run_toy_study(cfg, int(settings["seed"]), progress=not args.quiet)
+    metrics, figure_data = run_toy_study(settings, progress=not args.quiet)
     write_csv(args.out, metrics, float_format="%.6g")
-    table = toy.table1(metrics).reset_index()
-    shown = pd.DataFrame({
-        "model": table["model"],
-        "H[q, p_Y] ours (nats)": table["H ours"],
-        "H paper": table["paper_cross_entropy"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f}"),
-        "ℓ_MSE(x, Aŷ) ours": table["ℓ_MSE ours"],
-        "ℓ_MSE paper": table["paper_lr_mse"].map(lambda v: "–" if pd.isna(v) else f"{v:.3g}"),
-    })
-    write_text(args.table, "# 2-D toy: the paper's Table 1 beside ours (mean ± std over restarts)\n\n"
-               + markdown_table(shown) + "\n")
+    write_text(args.table, table1_markdown(metrics))
     plots.toy_figure(figure_data, Path(args.figure))
-    print(shown.to_string(index=False))
+    print(Path(args.table).read_text())
 
 
 def _set_threads(threads: int | None) -> None:
@@ -153,19 +130,17 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from affsr.evaluate import REAL_HR, evaluate, save_samples
-    from affsr.metrics import REFERENCE_NAMES
+    from affsr.config import REFERENCES
+    from affsr.parse import close_match_hint
 
     _set_threads(args.threads)
     if args.c2st_steps < 1:
         raise ConfigError(f"--c2st-steps: must be ≥ 1, got {args.c2st_steps}")
-    references = (*REFERENCE_NAMES, REAL_HR)  # the outputs evaluate makes without a checkpoint
+    references = (*REFERENCES, REAL_HR)  # the outputs evaluate makes without a checkpoint
     if not args.checkpoint and args.method not in references:
-        import difflib
-
-        close = difflib.get_close_matches(args.method, references, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConfigError(f"--method '{args.method}': without --checkpoint it must be one of {', '.join(references)}"
-                          f"{hint}; a trained run needs --checkpoint runs/DATASET/{args.method}/model.pt")
+                          f"{close_match_hint(args.method, references)}; a trained run needs --checkpoint "
+                          f"runs/DATASET/{args.method}/model.pt")
 
     metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None,
                            density_checkpoint=Path(args.density) if args.density else None,
@@ -176,25 +151,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(metrics.to_string(index=False))
 
 
-def read_metrics(paths: list[Path]) -> pd.DataFrame:
-    """Concatenate per-run metric CSVs (columns dataset, method, metric, value)."""
-    frames = []
-    for path in paths:
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise DataError(f"{path}: cannot read metrics ({err})") from None
-        missing = {"dataset", "method", "metric", "value"} - set(frame.columns)
-        if missing:
-            raise DataError(f"{path}: missing columns {sorted(missing)}")
-        frames.append(frame)
-    if not frames:
-        raise DataError("no metric files given")
-    return pd.concat(frames, ignore_index=True)
-
-
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from affsr.evaluate import metrics_tree, summary_markdown, summary_table
+    from affsr.tables import metrics_tree, summary_markdown, summary_table
 
     metrics = read_metrics([Path(p) for p in args.inputs])
     write_csv(args.out, metrics, float_format="%.6g")
@@ -224,75 +182,39 @@ def cmd_publish(args: argparse.Namespace) -> None:
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
-    from affsr.evaluate import summary_table
+    from affsr.tables import summary_table
 
     print(summary_table(read_metrics([Path(args.metrics)])))
 
 
 def cmd_figures(args: argparse.Namespace) -> None:
     from affsr import plots
-    from affsr.data import load_split
 
     out = Path(args.out_dir)
     metrics = read_metrics([Path(p) for p in args.metrics])
-    images = metrics[metrics["dataset"] != "toy"]  # the toy has its own figure (and nats, not bits)
     if args.data and not args.methods:
         raise ConfigError("figures: --data needs --methods (the columns of each sample grid)")
-    if args.metrics_plot:
-        plots.metrics_plot(images, out / "metrics.png")
-    for data_dir in args.data:
-        dataset = Path(data_dir).name
-        lr, hr = load_split(Path(data_dir), "test")
-        outputs = {}
-        for name in args.methods:
-            path = Path(args.samples_dir) / dataset / f"{name}.npz"
-            if not path.exists():
-                raise DataError(f"{path}: samples not found; run `affsr evaluate ... --samples {path}`")
-            with np.load(path) as stored:
-                outputs[{"pinv": "A⁺x"}.get(name, name)] = stored["sr"]
-                if "draws" in stored.files:  # a stochastic generator: several answers per input
-                    row = images[(images["dataset"] == dataset) & (images["method"] == name)]
-                    value = row.set_index("metric")["value"]
-                    title = (f"{dataset}/{name}: {stored['draws'].shape[1]} draws per input; diversity "
-                             f"{value.get('diversity', float('nan')):.3f} (RMS between draws), largest "
-                             f"lr_mse of a draw {value.get('lr_mse_draws', float('nan')):.1e}")
-                    k = min(4, len(stored["draws"]))
-                    plots.draws_figure(lr[:k].numpy(), hr[:k].numpy(), stored["draws"][:k],
-                                       out / f"draws_{dataset}_{name}.png", title)
-        n = min(len(v) for v in outputs.values())
-        plots.sample_grid(lr[:n].numpy(), hr[:n].numpy(), {k: v[:n] for k, v in outputs.items()},
-                          out / f"samples_{dataset}.png", title=f"{dataset}: 4× super-resolution (test split)")
-        logs = {}  # every run's loss log, auxiliary runs (denoiser, density models) included
-        for path in sorted(Path(args.logs_dir, dataset).glob("*.csv")):
-            frame = pd.read_csv(path)
-            if len(frame):
-                logs[f"{dataset}/{path.stem}"] = frame
-        if logs:
-            plots.training_curves(logs, out / f"training_{dataset}.png")
-        if {"psnr", "cross_entropy"} <= set(images[images["dataset"] == dataset]["metric"]):
-            plots.perception_distortion(images, out / f"likelihood_{dataset}.png", dataset)
+    plots.study_figures(metrics, [Path(d) for d in args.data], args.methods, Path(args.samples_dir),
+                        Path(args.logs_dir), out, with_metrics=args.metrics_plot,
+                        log_files=[Path(p) for p in args.logs] if args.logs is not None else None)
     print(f"figures written to {out}")
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    import torch
-
-    from affsr.train import build_operator, load_model, pick_device
-    from affsr.upscale import read_image, to_channels, upscale, write_image
+    from affsr.build import pick_device
+    from affsr.operators import build_operator
+    from affsr.checkpoint import load_model
+    from affsr.upscale import lr_consistency, read_image, to_channels, upscale, write_planes
 
     device = pick_device("auto")
     model, settings = load_model(Path(args.checkpoint), device)
-    channels = model.generator.channels
-    lr, note = to_channels(read_image(Path(args.input)), channels)
-    op = build_operator(settings)
+    lr, note = to_channels(read_image(Path(args.input)), model.generator.channels)
     try:
         sr = upscale(model, lr, tile=args.tile, overlap=args.overlap, device=device)
-        with torch.no_grad():
-            error = float((op(torch.from_numpy(sr)[None]) - torch.from_numpy(lr)[None]).square().mean())
+        error = lr_consistency(build_operator(settings.operator), sr, lr)
     except ValueError as err:  # e.g. an image whose HR size is below the kernel of A
         raise DataError(f"{args.input}: {err}") from None
-    image = sr[0] if channels == 1 else sr.transpose(1, 2, 0)
-    write_image(Path(args.output), image)
+    write_planes(Path(args.output), sr)
     if args.raw:
         write_npy(args.raw, sr.astype(np.float32))
     for line in filter(None, [note]):
@@ -303,23 +225,20 @@ def cmd_upscale(args: argparse.Namespace) -> None:
 
 
 def cmd_downsample(args: argparse.Namespace) -> None:
-    from affsr.operators import Downsampling
-    from affsr.upscale import downsample, read_image, to_channels, write_image
+    from affsr.operators import build_operator
+    from affsr.checkpoint import load_model
+    from affsr.upscale import downsample, read_image, to_channels, write_planes
 
-    if args.checkpoint:
-        from affsr.train import build_operator, load_model
-
-        op = build_operator(load_model(Path(args.checkpoint))[1])
-    else:
-        cfg = load_params(args.params).operator
-        op = Downsampling.from_config(cfg.kind, cfg.scale, sigma=cfg.sigma, size=cfg.size)
+    # A of the run (as its checkpoint records it) or of params.yaml
+    operator = load_model(Path(args.checkpoint))[1].operator if args.checkpoint else load_params(args.params).operator
+    op = build_operator(operator)
     image = read_image(Path(args.input))
     hr, _ = to_channels(image, 1 if image.ndim == 2 else 3)
     try:
         x, note = downsample(op, hr)
     except ValueError as err:  # e.g. an image smaller than the kernel of A
         raise DataError(f"{args.input}: {err}") from None
-    write_image(Path(args.output), x[0] if len(x) == 1 else x.transpose(1, 2, 0))
+    write_planes(Path(args.output), x)
     if args.raw:
         write_npy(args.raw, x.astype(np.float32))
     if note:
@@ -327,37 +246,12 @@ def cmd_downsample(args: argparse.Namespace) -> None:
     print(f"downsampled {args.input} → {args.output} {x.shape[2]}×{x.shape[1]} with {op!r}")
 
 
-#: Distributions whose versions the report lists.
-VERSIONED = ("affsr", "torch", "numpy", "pandas", "scikit-image", "pillow", "matplotlib", "seaborn", "pyyaml",
-             "snakemake", "snakemake-executor-plugin-slurm", "dvc")
-
-
 def cmd_provenance(args: argparse.Namespace) -> None:
-    import platform
-    from importlib import metadata
+    from affsr.provenance import effective_params, write_provenance
 
-    import yaml
-
-    params = load_params(args.params) if not args.settings else None
-    settings = json.loads(args.settings) if args.settings else dataclasses_asdict(params)
-    write_text(Path(args.out_dir) / "params.yaml",
-               "# effective parameters of this study (params.yaml with the chosen study applied)\n"
-               + yaml.safe_dump(settings, sort_keys=False, allow_unicode=True))
-    rows = [("python", platform.python_version()), ("platform", platform.platform())]
-    for name in VERSIONED:
-        try:
-            rows.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            rows.append((name, "not installed"))
-    write_csv(Path(args.out_dir) / "versions.csv", pd.DataFrame(rows, columns=["software", "version"]))
+    settings = _settings_json(args.settings) if args.settings else effective_params(load_params(args.params))
+    write_provenance(Path(args.out_dir), settings)
     print(f"provenance written to {args.out_dir}")
-
-
-def dataclasses_asdict(params) -> dict:
-    """The validated params as plain data (tuples as lists), for YAML."""
-    import dataclasses
-
-    return json.loads(json.dumps(dataclasses.asdict(params)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write metrics.png (every data set in --metrics side by side)")
     p.add_argument("--samples-dir", default="results/samples")
     p.add_argument("--logs-dir", default="results/logs/train")
+    p.add_argument("--logs", nargs="*", help="loss logs to draw (default: every LOGS_DIR/DATASET/*.csv)")
     p.add_argument("--out-dir", default="results/figures")
     p.set_defaults(run=cmd_figures)
     return parser

@@ -14,21 +14,22 @@ import numpy as np
 import pandas as pd
 import torch
 
+from affsr.build import pick_device
+from affsr.checkpoint import check_data_matches, load_model, load_network
+from affsr.data import load_manifest, load_positions, load_split
+from affsr.errors import CheckpointError, ConfigError, DataError
 from affsr.files import write_npz
-from affsr.data import DataError, load_manifest, load_positions, load_split
 from affsr.metrics import all_metrics, lr_mse, reference_outputs
+from affsr.operators import Downsampling, operator_from_description
 from affsr.perception import perception_metrics
-from affsr.operators import Downsampling
-from affsr.checkpoint import CheckpointError
-from affsr.config import ConfigError
-from affsr.train import check_data_matches, load_model, load_network, pick_device
 
 
 def data_operator(data_dir: Path) -> Downsampling:
     """The operator A the data set was made with (recorded in its manifest)."""
-    desc = load_manifest(data_dir)["operator"]
-    return Downsampling.from_config(desc["name"], desc["scale"], sigma=desc.get("sigma", 1.0),
-                                    size=desc["kernel_size"])
+    try:
+        return operator_from_description(load_manifest(data_dir)["operator"])
+    except (KeyError, ConfigError) as err:
+        raise DataError(f"{data_dir}/manifest.json: no usable operator A recorded ({err}); re-run `affsr prepare`") from None
 
 
 @torch.no_grad()
@@ -39,15 +40,20 @@ def super_resolve(model: torch.nn.Module, lr: torch.Tensor, batch_size: int = 25
     return torch.cat(parts)
 
 
-def check_checkpoint_fits(path: Path, settings, model: torch.nn.Module, data_dir: Path, channels: int) -> None:
-    """A checkpoint from another configuration (other A, grey vs colour) cannot be evaluated on these
-    data: say so in one line instead of failing inside a convolution."""
+def check_checkpoint_fits(path: Path, settings, model: torch.nn.Module, data_dir: Path, channels: int,
+                          method: str) -> None:
+    """A checkpoint from another configuration (other A, grey vs colour, another data set) cannot be
+    evaluated on these data, and its rows must carry its own method name: say so in one line instead of
+    failing inside a convolution or writing mislabelled metrics."""
+    if method != settings.method:
+        raise CheckpointError(f"{path}: is a '{settings.method}' run, not '{method}'; pass --method "
+                              f"{settings.method} (or the checkpoint of '{method}')")
     trained_channels = model.generator.channels
     if trained_channels != channels:
         raise CheckpointError(f"{path}: trained on {trained_channels}-channel images, but {data_dir} has "
                               f"{channels}-channel images; evaluate it on the data set it was trained on")
     try:
-        check_data_matches(settings, data_dir)
+        check_data_matches(settings, data_dir, load_manifest(data_dir), what="the checkpoint")
     except ConfigError as err:
         raise CheckpointError(f"{path}: does not fit {data_dir}: {err}") from None
 
@@ -151,7 +157,7 @@ def evaluate(
             sr = reference_outputs(method, lr, op)  # float64: its consistency is exact
         else:
             model, settings = load_model(checkpoint_path, device)
-            check_checkpoint_fits(checkpoint_path, settings, model, data_dir, lr.shape[1])
+            check_checkpoint_fits(checkpoint_path, settings, model, data_dir, lr.shape[1], method)
             torch.manual_seed(0)  # a stochastic generator's draws are reproducible
             sr = super_resolve(model, lr)
         values = all_metrics(sr, lr, hr, op)
@@ -166,72 +172,9 @@ def evaluate(
 
         density, _ = load_network(density_checkpoint, "density", device)
         values["cross_entropy"] = cross_entropy(density, sr.float().to(device), dequantize=method == REAL_HR)
-    dataset = data_dir.name
+    dataset = load_manifest(data_dir).get("dataset", data_dir.name)  # its params name, recorded by prepare
     rows = [{"dataset": dataset, "method": method, "metric": k, "value": v} for k, v in values.items()]
     return pd.DataFrame(rows), (draws if "diversity" in values else sr)
-
-
-METRIC_ORDER = ("psnr", "ssim", "lr_mse", "lr_rel", "lr_psnr", "swd", "spectrum_distance", "hf_ratio",
-                "c2st", "cross_entropy")
-_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}", "lr_psnr": "{:.1f}", "swd": "{:.1f}",
-            "spectrum_distance": "{:.3f}", "hf_ratio": "{:.3f}", "c2st": "{:.3f}", "cross_entropy": "{:.3f}"}
-
-
-def _wide(metrics: pd.DataFrame) -> pd.DataFrame:
-    """dataset × method rows, one formatted column per metric, methods in the order first seen."""
-    wide = metrics.pivot_table(index=["dataset", "method"], columns="metric", values="value",
-                               aggfunc="first", sort=False)
-    order = [c for c in METRIC_ORDER if c in wide.columns]
-    wide = wide[order + [c for c in wide.columns if c not in order]]
-    return wide.apply(lambda col: col.map(
-        lambda v: "–" if pd.isna(v) else _FORMATS.get(col.name, "{:.2e}").format(v)))
-
-
-def summary_table(metrics: pd.DataFrame) -> str:
-    """One-screen text table: one row per dataset × method, one column per metric."""
-    return _wide(metrics).to_string()
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub Markdown table (cells as they are, no index)."""
-    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def summary_markdown(metrics: pd.DataFrame) -> str:
-    """The same table in Markdown (results/summary.md), with what each metric means."""
-    table = markdown_table(_wide(metrics).reset_index())
-    legend = (
-        "\n\nTest split. psnr (dB) and ssim on [0, 1] pixel values, higher is better; lr_mse = mean "
-        "(x − Aŷ)² and lr_rel = ‖Aŷ − x‖/‖x‖, the consistency with the LR input, lower is better; "
-        "lr_psnr = 10·log10(1/lr_mse) dB, higher is better (≥ 45 dB counts as consistent in NTIRE "
-        "2021/22; capped at 400). Realism of the output set against the real HR test images, lower is "
-        "better: swd = sliced Wasserstein distance of 7×7 patches on a Laplacian pyramid (×10³), "
-        "spectrum_distance = RMS difference of radially averaged log10 power spectra (decades); hf_ratio = "
-        "power above the LR Nyquist frequency over the real images' (< 1 blur, > 1 noise, 1 = real); c2st = "
-        "held-out accuracy of a small CNN telling outputs from real images (0.5 = indistinguishable, "
-        "1 = always caught). The `hr` row is the real-data floor: two halves of the real images "
-        "compared with each other. "
-        "`pinv` is A⁺x, `bicubic` plain bicubic upsampling on A's grid. cross_entropy: bits/dim of the "
-        "outputs under a density model trained on a split no method saw (lower = more likely; `hr` = "
-        "real test images). A likelihood model is expected to favour blur (paper App. E). Dataset `toy`: the "
-        "2-D experiment, cross_entropy in nats under the KDE prior (paper Table 1; see "
-        "results/toy/table1.md).\n"
-    )
-    return "# affsr results\n\n" + table + legend
-
-
-def metrics_tree(metrics: pd.DataFrame) -> dict:
-    """{dataset: {method: {metric: value}}} for `dvc metrics`; consistency errors also as log10,
-    since `dvc metrics show` rounds to a few decimals and they are ~1e-15 for projected models."""
-    tree: dict = {}
-    for row in metrics.itertuples(index=False):
-        entry = tree.setdefault(row.dataset, {}).setdefault(row.method, {})
-        entry[row.metric] = float(row.value)
-        if row.metric in ("lr_mse", "lr_rel"):
-            entry[f"log10_{row.metric}"] = float(np.log10(max(row.value, 1e-300)))
-    return tree
 
 
 def save_samples(path: Path, sr: torch.Tensor, n: int) -> None:

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from affsr.config import CONSTRAINTS
 from affsr.operators import AffineProjection, Downsampling, cubic_upsample
 
 
@@ -150,8 +151,8 @@ class SRModel(nn.Module):
 
     def __init__(self, generator: Generator, op: Downsampling, constraint: str):
         super().__init__()
-        if constraint not in ("projected", "soft", "none"):
-            raise ValueError(f"constraint must be projected, soft or none, got '{constraint}'")
+        if constraint not in CONSTRAINTS:
+            raise ValueError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got '{constraint}'")
         self.generator = generator
         self.op = op
         self.constraint = constraint

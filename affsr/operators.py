@@ -33,9 +33,16 @@ from __future__ import annotations
 
 import math
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from affsr.errors import ConfigError
+
+if TYPE_CHECKING:
+    from affsr.config import OperatorConfig
 
 Shape = tuple[int, ...]
 
@@ -273,3 +280,26 @@ def cubic_upsample(x: Tensor, scale: int, offset: tuple[float, float] = (0.0, 0.
     padded = F.pad(x, (-lox, hix, -loy, hiy), mode=boundary)
     weight = kernel.repeat(channels, 1, 1, 1).to(device=x.device, dtype=x.dtype)
     return F.pixel_shuffle(F.conv2d(padded, weight, groups=channels), s)
+
+
+# ---- A from settings -----------------------------------------------------------------------------------
+
+
+def build_operator(cfg: OperatorConfig) -> Downsampling:
+    """A from the ``operator`` settings (:class:`affsr.config.OperatorConfig`: params.yaml, a run's
+    settings or a checkpoint's) — the one place those settings become an operator."""
+    return Downsampling.from_config(cfg.kind, cfg.scale, sigma=cfg.sigma, size=cfg.size)
+
+
+def operator_from_description(description: dict) -> Downsampling:
+    """A from the description a data set's manifest records (``Downsampling.describe()``): the operator
+    the data were made with, with no default filled in."""
+    try:
+        kind = description["name"]
+        sigma = description["sigma"] if kind == "gaussian" else 1.0
+        op = Downsampling.from_config(kind, description["scale"], sigma=sigma, size=description["kernel_size"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConfigError(f"not a description of an operator A: {description!r} ({err})") from None
+    if op.describe() != description:  # e.g. another origin: not an operator affsr can rebuild
+        raise ConfigError(f"operator {description!r} cannot be rebuilt (affsr builds {op.describe()!r})")
+    return op

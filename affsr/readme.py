@@ -35,7 +35,7 @@ _PLACEHOLDER = re.compile(r"(?<![\w`/.-])(?:[A-Z][A-Z0-9]*_[A-Z0-9_]+|TODO|XXX)(
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    from affsr.evaluate import markdown_table
+    from affsr.tables import markdown_table
 
     return markdown_table(frame)
 

@@ -11,6 +11,7 @@ before a rerun); only the final checkpoint and the loss log are outputs, written
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import signal
 import sys
@@ -25,14 +26,12 @@ import torch
 from tqdm import tqdm
 
 from affsr import checkpoint
-from affsr.config import ConfigError, RunSettings, TrainConfig, from_dict
-from affsr.data import hr_to_float, load_manifest, load_split
-from affsr.errors import Interrupted, TrainingError
+from affsr.build import build_objective, image_batch_sampler, pick_device
+from affsr.config import RunSettings, TrainConfig
+from affsr.data import load_manifest, load_split
+from affsr.errors import ConfigError, Interrupted, TrainingError
 from affsr.files import write_csv
-from affsr.methods import guided_by, objective_class, options_class
-from affsr.methods.base import Batch, Context, Guide
-from affsr.nets import Generator, ImageNetworks, SRModel
-from affsr.operators import Downsampling, grid_offset
+from affsr.methods.base import Batch
 from affsr.optim import Adam
 
 
@@ -63,75 +62,9 @@ class _StopRequest:
             signal.signal(sig, handler)
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto``: the GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-def build_operator(settings: RunSettings) -> Downsampling:
-    op = settings.operator
-    return Downsampling.from_config(op.kind, op.scale, sigma=op.sigma, size=op.size)
-
-
-def build_model(settings: RunSettings, channels: int) -> SRModel:
-    """The SR model of a run: generator of the configured size with the method's constraint."""
-    g, op = settings.generator, build_operator(settings)
-    generator = Generator(channels, op.scale, width=g.width, blocks=g.blocks, noise=g.noise, skip=g.skip,
-                          offset=grid_offset(op))
-    return SRModel(generator, op, settings.constraint)
-
-
-def build_objective(settings: RunSettings, channels: int, guides: list[Guide] | None = None):
-    """Seeded construction of the model and the method's objective (weights depend only on the seed)."""
-    torch.manual_seed(settings.seed)
-    options = from_dict(options_class(settings.objective), settings.options, "settings.options")
-    context = Context(
-        model=build_model(settings, channels),
-        options=options,
-        consistency_weight=settings.consistency_weight,
-        nets=ImageNetworks(settings, channels),
-        guides=list(guides or []),
-    )
-    return objective_class(settings.objective)(context)
-
-
-def load_guides(checkpoint_path: Path, settings: RunSettings, channels: int) -> list[Guide]:
-    """The snapshots of an auxiliary run (denoiser or density model), frozen, in curriculum order."""
-    state, stored = checkpoint.load(checkpoint_path)
-    aux = RunSettings.parse({k: v for k, v in stored.items() if k != "data"})
-    expected = guided_by(settings.objective)
-    if aux.objective != expected:
-        raise ConfigError(
-            f"{checkpoint_path}: a '{aux.objective}' run cannot guide objective '{settings.objective}', "
-            f"which needs a '{expected or 'no'}' run"
-        )
-    snapshots = state.get("snapshots") or []
-    if not snapshots:
-        raise checkpoint.CheckpointError(f"{checkpoint_path}: holds no snapshots to guide training with")
-    template = build_objective(aux, channels)
-    (name, _), = template.networks.items()
-    guides = []
-    for snap in snapshots:
-        network = copy.deepcopy(template.networks[name])
-        network.load_state_dict(snap["networks"][name])
-        guides.append(Guide(label=float(snap["label"]), network=network.eval().requires_grad_(False)))
-    return guides
-
-
-def check_data_matches(settings: RunSettings, data_dir: Path) -> dict:
-    """The data must have been made with the operator this run assumes, or consistency is meaningless."""
-    manifest = load_manifest(data_dir)
-    expected = build_operator(settings).describe()
-    if manifest.get("operator") != expected:
-        raise ConfigError(
-            f"{data_dir}/manifest.json: data were made with operator {manifest.get('operator')}, "
-            f"but the run uses {expected}; re-run `affsr prepare` with the same operator settings"
-        )
-    return manifest
+def _sha256(path: Path) -> str:
+    """Digest of a (small) file: a data manifest or a guide checkpoint."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass
@@ -355,26 +288,27 @@ def train(
     ``resume_dir``. ``guide_checkpoint``: the auxiliary run whose snapshots guide this one.
     """
     data_dir, checkpoint_path, log_path = Path(data_dir), Path(checkpoint_path), Path(log_path)
-    manifest = check_data_matches(settings, data_dir)
+    manifest = load_manifest(data_dir)
+    checkpoint.check_data_matches(settings, data_dir, manifest)
     device = pick_device(settings.train.device)
     lr_images, hr_images = (t.to(device) for t in load_split(data_dir, settings.split, hr_bytes=True))
     channels = hr_images.shape[1]
-    guides = load_guides(guide_checkpoint, settings, channels) if guide_checkpoint else []
+    guides = checkpoint.load_guides(guide_checkpoint, settings, channels) if guide_checkpoint else []
     if settings.guide and not guides:
         raise ConfigError(f"method '{settings.method}' is guided by '{settings.guide}': pass --guide CHECKPOINT")
     for guide in guides:
         guide.network.to(device)
     objective = build_objective(settings, channels, guides)
     cfg = settings.train
-    n = len(hr_images)
+    sample_batch = image_batch_sampler(lr_images, hr_images, cfg.batch_size)
 
-    def sample_batch(sampler: torch.Generator) -> Batch:
-        pick = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
-        unpaired = torch.randint(n, (cfg.batch_size,), generator=sampler).to(device)
-        return Batch(lr=lr_images[pick], hr=hr_to_float(hr_images[pick]),
-                     hr_unpaired=hr_to_float(hr_images[unpaired]))
-
-    settings_dict = {**settings.to_dict(), "data": {k: manifest[k] for k in ("source", "seed")}}
+    # What the run was trained on beyond its settings, part of the resume state's identity: a resume
+    # against re-prepared data or a retrained guide would mix two runs' training silently.
+    trained_on = {k: manifest[k] for k in ("source", "seed")}
+    trained_on["manifest_sha256"] = _sha256(data_dir / "manifest.json")
+    if guide_checkpoint:
+        trained_on["guide_sha256"] = _sha256(Path(guide_checkpoint))
+    settings_dict = {**settings.to_dict(), "data": trained_on}
     resume_path = Path(resume_dir) / "state.pt" if resume_dir else None
     state = fit(objective, sample_batch, cfg, f"{settings.dataset}/{settings.method}", settings_dict,
                 device, resume_path, progress, discard_stale)
@@ -392,24 +326,3 @@ def train(
         # Snakemake only starts when settings or code changed) trains from scratch, not from here.
         resume_path.unlink(missing_ok=True)
     return log
-
-
-def load_network(checkpoint_path: Path, name: str, device: torch.device | str = "cpu"):
-    """Network ``name`` of a finished run (eval mode, frozen), rebuilt from the settings it carries:
-    e.g. the held-out density model used for evaluation. Returns (network, settings)."""
-    state, stored = checkpoint.load(checkpoint_path)
-    try:
-        settings = RunSettings.parse({k: v for k, v in stored.items() if k != "data"})
-        objective = build_objective(settings, int(state["channels"]))
-        network = objective.networks[name]
-        network.load_state_dict(state["networks"][name])
-    except (ConfigError, KeyError, RuntimeError) as err:
-        raise checkpoint.CheckpointError(
-            f"{checkpoint_path}: settings or weights do not fit a usable '{name}' network ({err})"
-        ) from None
-    return network.to(device).eval().requires_grad_(False), settings
-
-
-def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tuple[SRModel, RunSettings]:
-    """The trained SR model of a checkpoint (eval mode), rebuilt from the settings it carries."""
-    return load_network(checkpoint_path, "generator", device)

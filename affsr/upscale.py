@@ -133,3 +133,14 @@ def downsample(op: Downsampling, hr: np.ndarray) -> tuple[np.ndarray, str]:
     with torch.no_grad():
         x = op(torch.from_numpy(np.ascontiguousarray(hr[:, :H, :W]))[None].double())[0].numpy()
     return x, note
+
+
+def lr_consistency(op: Downsampling, sr: np.ndarray, lr: np.ndarray) -> float:
+    """mean (Aŷ − x)² of one SR image (C, H, W) and its LR input (C, h, w), in float64."""
+    with torch.no_grad():
+        return float((op(torch.from_numpy(sr)[None].double()) - torch.from_numpy(lr)[None].double()).square().mean())
+
+
+def write_planes(path: Path, image: np.ndarray) -> None:
+    """:func:`write_image` for a (C, H, W) array (grey C = 1 or RGB C = 3)."""
+    write_image(path, image[0] if len(image) == 1 else image.transpose(1, 2, 0))

@@ -33,11 +33,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from affsr.config import RunSettings, load_params, resolve
+from affsr.config import RunSettings
+from affsr.params import load_params, resolve
 from affsr.data import hr_to_float
-from affsr.methods import guided_by
-from affsr.methods.base import Batch, Guide
-from affsr.train import build_objective, build_operator, fit, pick_device
+from affsr.methods.base import Guide
+from affsr.build import build_objective, guides_from_snapshots, image_batch_sampler, pick_device
+from affsr.operators import build_operator
+from affsr.train import fit
 
 POOL = 512  # random HR images kept on the device, sliced into batches like the pipeline's data set
 
@@ -53,7 +55,7 @@ def _data(settings: RunSettings, channels: int, size: int, device: torch.device)
     generator = torch.Generator().manual_seed(0)
     hr = torch.randint(0, 256, (POOL, channels, size, size), dtype=torch.uint8, generator=generator)
     with torch.no_grad():
-        lr = build_operator(settings)(hr_to_float(hr).double()).float()
+        lr = build_operator(settings.operator)(hr_to_float(hr).double()).float()
     return lr.to(device), hr.to(device)
 
 
@@ -65,19 +67,9 @@ def _guides(settings: RunSettings, params, dataset: str, channels: int) -> list[
     template = build_objective(aux, channels)
     (name, network), = template.networks.items()
     points = getattr(template, "snapshot_points", [1.0]) or [1.0]
-    return [Guide(label=float(template.snapshot_label(p)) if hasattr(template, "snapshot_label") else p,
-                  network=copy.deepcopy(network).eval().requires_grad_(False)) for p in points]
-
-
-def _sampler(lr, hr, batch_size: int, device):
-    n = len(hr)
-
-    def sample(generator: torch.Generator) -> Batch:  # the same slicing as affsr.train.train
-        pick = torch.randint(n, (batch_size,), generator=generator).to(device)
-        unpaired = torch.randint(n, (batch_size,), generator=generator).to(device)
-        return Batch(lr=lr[pick], hr=hr_to_float(hr[pick]), hr_unpaired=hr_to_float(hr[unpaired]))
-
-    return sample
+    labels = [float(template.snapshot_label(p)) if hasattr(template, "snapshot_label") else p for p in points]
+    snapshots = [{"label": label, "networks": {name: network.state_dict()}} for label in labels]
+    return guides_from_snapshots(snapshots, name, lambda: copy.deepcopy(network))
 
 
 def _sync(device: torch.device) -> None:
@@ -132,7 +124,7 @@ def benchmark(params, dataset: str, methods: list[str], device: torch.device, wa
     for method in methods:
         settings = _settings(params, dataset, method)
         lr, hr = _data(settings, channels, ds.hr_size, device)
-        sample = _sampler(lr, hr, settings.train.batch_size, device)
+        sample = image_batch_sampler(lr, hr, settings.train.batch_size)
         guides = _guides(settings, params, dataset, channels)
         for guide in guides:
             guide.network.to(device)
@@ -160,7 +152,7 @@ def projection_share(params, dataset: str, device, warmup: int, steps: int) -> d
         settings = _settings(params, dataset, "mse", constraint=constraint,
                              options={"loss": "l2"}, objective="pixel")
         lr, hr = _data(settings, channels, ds.hr_size, device)
-        sample = _sampler(lr, hr, settings.train.batch_size, device)
+        sample = image_batch_sampler(lr, hr, settings.train.batch_size)
         times[constraint] = time_reference(settings, build_objective(settings, channels), sample, device,
                                            warmup, steps)
     share = (times["projected"] - times["none"]) / times["projected"]

@@ -15,7 +15,7 @@ import sys
 import pandas as pd
 
 from affsr.claims import claims_table
-from affsr.evaluate import markdown_table
+from affsr.tables import markdown_table
 
 HEADLINE = ("psnr", "spectrum_distance", "c2st")
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from affsr.config import RunSettings, load_params, resolve
+from affsr.config import RunSettings
 from affsr.data import prepare
 from affsr.operators import Downsampling
+from affsr.params import load_params, resolve
 
 # The networks here are tiny: one thread is as fast as two and does not fight other jobs for the cores
 # (OpenMP threads spin-wait, which makes a 2-core machine shared with another torch job crawl).
@@ -98,6 +100,7 @@ def tiny_data(tmp_path_factory) -> Path:
         hr_size=HR_SIZE,
         op=Downsampling.gaussian(1.0, 9, 4),
         seed=0,
+        dataset="grass",
         **COUNTS,
     )
     return out
@@ -125,3 +128,29 @@ def make_celeba_zip(path: Path, numbers: list[int], seed: int = 0) -> Path:
 
 #: file numbers in each of CelebA's official splits (train ≤ 162770 < val ≤ 182637 < test)
 CELEBA_NUMBERS = [1, 2, 3, 4, 5, 162770, 162771, 162772, 182637, 182638, 182639, 202599]
+
+
+# ---- one 32-px grass set, shared by the data tests (test_data, test_patches, test_prepared) ----------------
+
+GRASS32_HR = 32
+GRASS32_COUNTS = dict(n_train=12, n_val=5, n_test=4)
+
+
+@pytest.fixture(scope="session")
+def op() -> Downsampling:
+    """The paper's A: 9×9 Gaussian, σ 1, stride 4."""
+    return Downsampling.gaussian(sigma=1.0, size=9, scale=4)
+
+
+@pytest.fixture(scope="session")
+def grass_dir(tmp_path_factory, op) -> Path:
+    """skimage grass prepared at 32 px HR (read-only: copy before changing anything)."""
+    out = tmp_path_factory.mktemp("grass32")
+    prepare("skimage_grass", out, GRASS32_HR, op, seed=0, **GRASS32_COUNTS)
+    return out
+
+
+def npz_arrays(d: Path, split: str) -> dict[str, np.ndarray]:
+    """Every array of a prepared split file, as stored."""
+    with np.load(d / f"{split}.npz") as z:
+        return {k: z[k] for k in z.files}

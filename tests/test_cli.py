@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from affsr.cli import main
-from affsr.config import load_params, resolve
+from affsr.params import load_params, resolve
 
 METRICS = {"lr_mse", "lr_rel", "lr_psnr", "psnr", "ssim", "swd", "spectrum_distance", "hf_ratio", "c2st",
            "c2st_se"}

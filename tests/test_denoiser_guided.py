@@ -14,14 +14,17 @@ import torch
 from torch import nn
 
 from affsr import checkpoint
-from affsr.config import RunSettings, TrainConfig, load_params, resolve
+from affsr.config import RunSettings, TrainConfig
+from affsr.params import load_params, resolve
 from affsr.data import load_split
 from affsr.methods import super_resolves
 from affsr.methods import denoiser_guided as dg_module
 from affsr.methods.base import Batch, Guide, Phase, current_guide
 from affsr.methods.dae import Options as DaeOptions
 from affsr.methods.dae import sigma_schedule
-from affsr.train import build_objective, fit, load_guides, load_model, train
+from affsr.build import build_objective
+from affsr.checkpoint import load_guides, load_model
+from affsr.train import fit, train
 
 DAE_OPTIONS = {"sigma_start": 0.5, "sigma_end": 0.01, "snapshots": 5}
 SIGMAS = [0.5 * (0.01 / 0.5) ** (k / 4) for k in range(5)]  # the geometric schedule, by hand

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from affsr import checkpoint
-from affsr.config import DensityConfig, RunSettings, load_params, resolve
+from affsr.config import DensityConfig, RunSettings
+from affsr.params import load_params, resolve
 from affsr.data import load_split
 from affsr.density import (
     LOG_SCALE_MAX,
@@ -24,7 +25,9 @@ from affsr.density import (
 )
 from affsr.methods import objective_class, options_class, super_resolves
 from affsr.methods.base import Batch
-from affsr.train import build_objective, load_guides, train
+from affsr.build import build_objective
+from affsr.checkpoint import load_guides
+from affsr.train import train
 
 LL = "likelihood_guided"  # the AffLL objective = its module name, affsr/methods/likelihood_guided.py
 

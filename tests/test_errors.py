@@ -282,3 +282,83 @@ def test_download_of_an_embedded_data_set_points_to_the_paper_study(tmp_path, ti
                      "--out", tmp_path / "x.zip")
     _one_line(code, err, "params.datasets.grass.download.url", "nothing to download", "study: paper")
     assert not (tmp_path / "x.zip").exists()
+
+
+# ---- names checked against the manifest and the checkpoint they claim to describe -------------------------
+
+
+def test_train_on_the_data_of_another_data_set(tmp_path, tiny_params, tiny_data, capsys):
+    """`train --dataset faces --data data/grass` once trained "faces/mse" on grass."""
+    tiny_params["datasets"]["faces"] = dict(tiny_params["datasets"]["grass"])
+    params = _params(tmp_path, tiny_params)
+    argv = [a if a != "grass" else "faces" for a in _train(tmp_path, params, tiny_data)]
+    code, err = _cli(capsys, *argv)
+    _one_line(code, err, str(tiny_data), "holds data set 'grass'", "for data set 'faces'")
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_a_checkpoint_under_another_method_name(tmp_path, tiny_data, grey_checkpoint, capsys):
+    """`evaluate --method affgann --checkpoint .../mse/model.pt` once wrote rows labelled affgann."""
+    code, err = _cli(capsys, "evaluate", "--data", tiny_data, "--method", "mse_typo", "--checkpoint",
+                     grey_checkpoint, "--out", tmp_path / "m.csv")
+    _one_line(code, err, str(grey_checkpoint), "is a 'mse' run, not 'mse_typo'", "--method mse")
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_evaluate_a_checkpoint_on_another_data_set(tmp_path, tiny_data, grey_checkpoint, capsys):
+    from affsr.data import prepare
+    from affsr.operators import Downsampling
+
+    other = tmp_path / "gravel"
+    prepare("skimage_grass", other, 16, Downsampling.gaussian(1.0, 9, 4), 4, 2, 2, seed=0, dataset="gravel")
+    code, err = _cli(capsys, "evaluate", "--data", other, "--method", "mse", "--checkpoint", grey_checkpoint,
+                     "--out", tmp_path / "m.csv")
+    _one_line(code, err, str(grey_checkpoint), "holds data set 'gravel'", "the checkpoint is for data set 'grass'")
+
+
+def test_guide_trained_on_images_of_other_channels(tmp_path, tiny_params, tiny_data, capsys):
+    """A colour denoiser guiding a grey run once failed inside load_state_dict (size mismatch)."""
+    from affsr.data import prepare
+    from affsr.operators import Downsampling
+
+    colour = tmp_path / "natural"
+    prepare("skimage_photos", colour, 16, Downsampling.gaussian(1.0, 9, 4), 4, 2, 2, seed=0, dataset="natural")
+    tiny_params["datasets"]["natural"] = dict(tiny_params["datasets"]["grass"], source="skimage_photos")
+    tiny_params["methods"]["dae"] = {"objective": "dae", "train": {"steps": 2}}
+    tiny_params["methods"]["affdg"] = {"objective": "denoiser_guided", "guide": "dae"}
+    params = _params(tmp_path, tiny_params)
+    guide = tmp_path / "dae" / "model.pt"
+    assert main([str(a) for a in ("train", "--quiet", "--params", params, "--dataset", "natural", "--method", "dae",
+                                  "--data", colour, "--checkpoint", guide, "--log", tmp_path / "dae.csv")]) == 0
+    code, err = _cli(capsys, *_train(tmp_path, params, tiny_data, "affdg", "--guide", guide))
+    _one_line(code, err, str(guide), "3-channel", "1 channels")
+
+
+def test_resume_after_the_guide_was_retrained(tmp_path, tiny_params, tiny_data, capsys):
+    """A resume state made against one guide is not continued against another (it would mix two runs)."""
+    import torch
+
+    from affsr import checkpoint
+    from affsr.config import RunSettings
+    from affsr.params import load_params, resolve
+    from affsr.train import train
+
+    tiny_params["methods"]["dae"] = {"objective": "dae", "train": {"steps": 2}}
+    tiny_params["methods"]["affdg"] = {"objective": "denoiser_guided", "guide": "dae", "train": {"steps": 4}}
+    params = _params(tmp_path, tiny_params)
+    guide = tmp_path / "dae" / "model.pt"
+    dae = ("train", "--quiet", "--params", params, "--dataset", "grass", "--method", "dae", "--data", tiny_data,
+           "--checkpoint", guide, "--log", tmp_path / "dae.csv")
+    assert main([str(a) for a in dae]) == 0
+    resume = tmp_path / "run" / ".resume"
+    settings = RunSettings.parse(resolve(load_params(params), "grass", "affdg"))
+    train(settings, tiny_data, tmp_path / "run" / "model.pt", tmp_path / "run" / "losses.csv", resume,
+          progress=False, guide_checkpoint=guide)
+    state, stored = checkpoint.load(tmp_path / "run" / "model.pt")
+    checkpoint.save(resume / "state.pt", {}, stored)  # stands in for a state saved before an interruption
+    state, stored = checkpoint.load(guide)
+    state["networks"]["denoiser"] = {k: v + 1 if torch.is_floating_point(v) else v
+                                     for k, v in state["networks"]["denoiser"].items()}
+    checkpoint.save(guide, state, stored)  # the guide was retrained
+    code, err = _cli(capsys, *_train(tmp_path, params, tiny_data, "affdg", "--guide", guide))
+    _one_line(code, err, "resume state was made with other settings", "data")

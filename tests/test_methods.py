@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from affsr.config import CONSTRAINTS, RunSettings, load_params, resolve
+from affsr.config import CONSTRAINTS, RunSettings
+from affsr.params import load_params, resolve
 from affsr.data import load_split
 from affsr.methods import available_objectives, objective_class, options_class, super_resolves
 from affsr.methods.base import Batch, Guide, consistency_penalty
-from affsr.train import build_objective
+from affsr.build import build_objective
 
 REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 REPO_METHODS = load_params(REPO_PARAMS).methods

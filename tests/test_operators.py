@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from affsr.operators import AffineProjection, Downsampling
+from affsr.config import OperatorConfig
+from affsr.errors import ConfigError
+from affsr.operators import AffineProjection, Downsampling, build_operator, operator_from_description
 
 
 def random_kernel(k: int = 5, seed: int = 0) -> torch.Tensor:
@@ -239,3 +241,68 @@ def test_cubic_upsample_boundaries_differ_only_at_the_edges():
     assert not torch.equal(cubic_upsample(y, 4)[..., :4], circular[..., :4])
     with pytest.raises(ValueError, match="boundary"):
         cubic_upsample(x, 4, boundary="reflect")
+
+
+def _same_operator(a: Downsampling, b: Downsampling) -> None:
+    assert torch.equal(a.kernel, b.kernel)
+    assert (a.scale, a.origin, a.name, a.sigma) == (b.scale, b.origin, b.name, b.sigma)
+    assert a.describe() == b.describe()
+
+
+
+# ---- A from its settings and from its description (build_operator, operator_from_description) ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cfg", [OperatorConfig(), OperatorConfig(sigma=1.7, size=7, scale=2),
+                                 OperatorConfig(kind="box", scale=3)])
+def test_build_operator_equals_downsampling_from_config(cfg):
+    built = build_operator(cfg)
+    _same_operator(built, Downsampling.from_config(cfg.kind, cfg.scale, sigma=cfg.sigma, size=cfg.size))
+    assert built.scale == cfg.scale and built.name == cfg.kind
+
+
+def test_build_operator_reads_every_setting():
+    base = build_operator(OperatorConfig(sigma=1.0, size=9, scale=4))
+    for changed in (OperatorConfig(sigma=2.0, size=9, scale=4), OperatorConfig(sigma=1.0, size=7, scale=4),
+                    OperatorConfig(sigma=1.0, size=9, scale=2)):
+        assert build_operator(changed).describe() != base.describe()
+
+
+@pytest.mark.parametrize("op", [Downsampling.gaussian(1.0, 9, 4), Downsampling.gaussian(0.6, 5, 2),
+                                Downsampling.box(4), Downsampling.box(2)], ids=repr)
+def test_operator_from_description_reproduces_the_operator(op):
+    _same_operator(operator_from_description(op.describe()), op)
+
+
+def test_operator_from_description_survives_json():
+    import json
+
+    op = Downsampling.gaussian(1.3, 7, 2)
+    _same_operator(operator_from_description(json.loads(json.dumps(op.describe()))), op)
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        {},
+        {"name": "gaussian", "scale": 4, "kernel_size": 9},  # no sigma: no default filled in
+        {"name": "gaussian", "sigma": 1.0, "kernel_size": 9},  # no scale
+        {"name": "lanczos", "scale": 4, "kernel_size": 9},  # unknown kind
+        {"name": "gaussian", "scale": 4, "kernel_size": 9, "sigma": -1.0},  # out of range
+        {"name": "box", "scale": 0, "kernel_size": 0},
+        {"name": "custom", "scale": 4, "kernel_size": 9, "origin": 4},  # describe() of a hand-made kernel
+        None,
+        "gaussian",
+    ],
+)
+def test_broken_operator_description_is_a_config_error(description):
+    with pytest.raises(ConfigError, match="not a description of an operator A"):
+        operator_from_description(description)
+
+
+@pytest.mark.parametrize("change", [{"origin": 2}, {"kernel_size": 7}])
+def test_a_description_affsr_cannot_rebuild_exactly_is_refused(change):
+    """Not silently replaced by the standard operator (another origin or kernel would be another A)."""
+    description = {**Downsampling.box(4).describe(), **change}
+    with pytest.raises(ConfigError, match="cannot be rebuilt"):
+        operator_from_description(description)

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from affsr.config import ConfigError, RunSettings, load_params, resolve
+from affsr.config import RunSettings
+from affsr.errors import ConfigError
+from affsr.params import load_params, resolve
 from affsr.evaluate import draw_metrics, evaluate, save_samples
 from affsr.nets import Generator, SRModel
 from affsr.operators import Downsampling

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 import affsr.train as train_module
 from affsr import checkpoint
-from affsr.checkpoint import CheckpointError
-from affsr.config import ConfigError
+from affsr.build import build_objective, pick_device
+from affsr.checkpoint import load_model
+from affsr.config import STUDY_SECTIONS, MethodConfig, RunSettings
 from affsr.data import load_split, prepare
+from affsr.errors import CheckpointError, ConfigError, TrainingError
 from affsr.methods.base import Phase
 from affsr.operators import Downsampling
-from affsr.train import TrainingError, build_objective, load_model, train
+from affsr.params import load_params, resolve
+from affsr.train import train
+from conftest import REPO_PARAMS, tiny_params_dict
 
 
 def _run(settings, data_dir, out_dir, resume=True):
@@ -80,7 +87,8 @@ def test_mse_run_writes_checkpoint_and_log_and_learns(tmp_path, tiny_data, make_
     with torch.no_grad():
         assert torch.equal(model(lr), trained(lr))
     _, stored = checkpoint.load(ckpt)
-    assert stored["data"] == {"source": "skimage_grass", "seed": 0}
+    assert {k: stored["data"][k] for k in ("source", "seed")} == {"source": "skimage_grass", "seed": 0}
+    assert len(stored["data"]["manifest_sha256"]) == 64  # resume identity: the data it was trained on
 
 
 def test_two_runs_on_one_machine_are_bitwise_identical(tmp_path, tiny_data, make_settings):
@@ -131,60 +139,172 @@ def test_zero_steps_saves_the_untrained_model(tmp_path, tiny_data, make_settings
 
 
 class Interrupted(RuntimeError):
-    pass
+    """A simulated kill: any exception out of a loss (not affsr's own SIGTERM path, see test_preemption)."""
 
 
-@pytest.mark.parametrize("method", ["mse", "affgan"])
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_data, make_settings, wrap_phases, method):
-    settings = make_settings(method, steps=40, log_every=5, checkpoint_every=10)
-    stop_after_steps = 25  # last resume checkpoint before the crash: step 20
+# Every method of params.yaml (every study: the cpu tier adds its own), with its objective, constraint,
+# options, guide, split, generator and loop overrides, on the tiny data and networks: a new method or
+# objective gets these tests without a line here. Each run: RESUME_STEPS steps, a resume state every
+# RESUME_EVERY, a log row every LOG_EVERY (not a divisor: the state must carry the partial loss sums).
+RESUME_STEPS, RESUME_EVERY, LOG_EVERY = 8, 4, 3
+CRASH_STEP = 7  # the simulated kill hits the last phase of this step; the last saved state is RESUME_EVERY
+LOOP_KEYS = ("steps", "batch_size", "log_every", "checkpoint_every", "device")  # set by the tests, not the method
 
-    # Reference: the same settings, never interrupted.
-    reference, ref_ckpt, _ = _run(settings, tiny_data, tmp_path / "reference")
 
-    calls = {"n": 0}
+def _repo_methods() -> dict[str, MethodConfig]:
+    """name → MethodConfig of every method in the repo's params.yaml, read through the params loader;
+    a method of a study section (``cpu:``) that the demo lacks comes with that study's settings."""
+    raw = yaml.safe_load(REPO_PARAMS.read_text())
+    methods = dict(load_params(REPO_PARAMS).methods)
+    for study in STUDY_SECTIONS:
+        if raw.get(study):
+            for name, method in load_params({**raw, "study": study}).methods.items():
+                methods.setdefault(name, method)
+    return methods
 
-    def crash_after(phase, objective):
-        per_step = len(objective.phases)
+
+def _zero_steps(method: MethodConfig) -> bool:
+    return method.train.get("steps", 1) == 0  # affinit: the untrained network, by design
+
+
+REPO_METHODS = _repo_methods()
+TRAINED_METHODS = [name for name, m in REPO_METHODS.items() if not _zero_steps(m)]
+ZERO_STEP_METHODS = [name for name, m in REPO_METHODS.items() if _zero_steps(m)]
+
+
+def _every_method_params() -> dict:
+    """The tiny params with every repo method in them (loop settings of the tests, small aux nets)."""
+    params = tiny_params_dict()
+    params["train"].update(steps=RESUME_STEPS, log_every=LOG_EVERY, checkpoint_every=RESUME_EVERY)
+    params["denoiser"] = {"width": 8, "depth": 2}
+    params["density"] = {"width": 8, "layers": 2, "kernel": 3, "first_kernel": 3, "components": 2, "features": 2}
+    params["methods"] = {}
+    for name, method in REPO_METHODS.items():
+        entry = dataclasses.asdict(method)
+        entry["train"] = {k: v for k, v in entry["train"].items() if k not in LOOP_KEYS}
+        if _zero_steps(method):
+            entry["train"]["steps"] = 0
+        params["methods"][name] = entry
+    return params
+
+
+def _method_settings(method: str) -> RunSettings:
+    return RunSettings.parse(resolve(load_params(_every_method_params()), "grass", method))
+
+
+@pytest.fixture(scope="module")
+def guide_checkpoint(tiny_data, tmp_path_factory):
+    """``guide_checkpoint(method)``: the checkpoint of the run that guides ``method`` (its ``guide``),
+    trained tiny once per module when first asked for; None for an unguided method."""
+    made: dict[str, Path] = {}
+
+    def get(method: str) -> Path | None:
+        guide = REPO_METHODS[method].guide
+        if not guide:
+            return None
+        if guide not in made:
+            out = tmp_path_factory.mktemp(f"guide-{guide}")
+            train(_method_settings(guide), tiny_data, out / "model.pt", out / "log.csv", progress=False)
+            made[guide] = out / "model.pt"
+        return made[guide]
+
+    return get
+
+
+def _assert_identical(a, b, where: str) -> None:
+    """Nested dicts / lists of tensors and plain values: equal to the last bit, dtypes included."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for key in a:
+            _assert_identical(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_identical(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def test_every_method_of_params_yaml_is_in_the_resume_tests():
+    """A guard on the parametrisation itself: the lists come from params.yaml, not from this file."""
+    assert set(load_params(REPO_PARAMS).methods) <= set(TRAINED_METHODS) | set(ZERO_STEP_METHODS)
+    assert not set(TRAINED_METHODS) & set(ZERO_STEP_METHODS)
+    assert {"mse", "affgan", "dae", "affdg", "density", "affll"} <= set(TRAINED_METHODS)
+
+
+@pytest.mark.parametrize("method", TRAINED_METHODS)
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, tiny_data, wrap_phases, guide_checkpoint, method):
+    """Killed in step 7 of 8 (last state: step 4), rerun: bitwise the same weights, snapshots, moving
+    average and loss log as a run never interrupted.
+
+    The resume state holds everything the next steps depend on — weights, Adam moments, BatchNorm
+    buffers, the torch RNG (instance noise, dequantisation, DAE noise, the generator's noise maps), the
+    batch sampler's RNG, the loss sums since the last log row and the snapshots so far — and the loop is
+    deterministic on the CPU in one process with a fixed thread count. A restart, a different batch or
+    noise draw, or lost optimiser state would each move the weights by ~lr per step.
+    """
+    settings = _method_settings(method)
+    guide = guide_checkpoint(method)
+
+    def run(out_dir):
+        ckpt, log = out_dir / "model.pt", out_dir / "log.csv"
+        frame = train(settings, tiny_data, ckpt, log, resume_dir=out_dir / ".resume", progress=False,
+                      guide_checkpoint=guide)
+        return frame, ckpt, log
+
+    reference, ref_ckpt, _ = run(tmp_path / "reference")  # the same settings, never interrupted
+
+    calls = {"n": 0, "armed": True}
+
+    def crash_in_step(phase, objective):
+        crash_at = CRASH_STEP * len(objective.phases) - 1  # the last phase of CRASH_STEP
 
         def loss(batch, progress):
-            if calls["n"] >= stop_after_steps * per_step:
+            if calls["armed"] and calls["n"] == crash_at:
                 raise Interrupted("simulated kill")
             calls["n"] += 1
             return phase.loss(batch, progress)
 
         return loss
 
-    wrap_phases(crash_after)
+    built = wrap_phases(crash_in_step)
     out = tmp_path / "run"
-    with pytest.raises(Interrupted):
-        _run(settings, tiny_data, out)
-    assert (out / ".resume" / "state.pt").is_file()
+    with pytest.raises(Interrupted, match="simulated kill"):
+        run(out)
     assert not (out / "model.pt").exists() and not (out / "log.csv").exists()
     state, _ = checkpoint.load(out / ".resume" / "state.pt")
-    assert state["step"] == 20
+    assert state["step"] == RESUME_EVERY
 
-    # Rerun with the same settings and resume dir: only steps 21..40 are trained.
-    calls["n"] = -10**9  # no more crashes; count the calls of the rerun from a known offset
-    start = calls["n"]
-    frame, ckpt, log_path = _run(settings, tiny_data, out)
-    per_step = 2 if method == "affgan" else 1
-    assert calls["n"] - start == 20 * per_step, "the rerun did not continue from step 20"
-    log = pd.read_csv(log_path)
-    assert log["step"].tolist() == list(range(5, 41, 5))  # continues, no restart from 1, no duplicates
-    loss_columns = [c for c in reference.columns if c.startswith("loss_")]
-    pd.testing.assert_frame_equal(log[loss_columns], reference[loss_columns], rtol=0, atol=1e-6)
+    # Rerun with the same settings and resume dir: only steps 5..8 are trained.
+    calls.update(n=0, armed=False)
+    frame, ckpt, log_path = run(out)
+    per_step = len(built[-1].phases)  # the SR model's or aux network's objective (built after any guide)
+    assert calls["n"] == (RESUME_STEPS - RESUME_EVERY) * per_step, "the rerun did not continue from the saved step"
+    assert not (out / ".resume" / "state.pt").exists()
 
-    # The resume state holds everything the next steps depend on — weights, Adam moments, BatchNorm
-    # buffers, the torch RNG (instance noise) and the batch sampler's RNG — and the loop is deterministic on
-    # the CPU in one process with a fixed thread count, so the resumed run repeats the uninterrupted one
-    # exactly (bitwise in practice). 1e-6 leaves room only for round-off: a restart, a different batch or
-    # noise draw, or lost optimiser state each move the weights by ~lr = 1e-3 per step.
-    resumed, ref = _weights(ckpt), _weights(ref_ckpt)
-    assert set(resumed) == set(ref)
-    for net in ref:
-        for key, value in ref[net].items():
-            torch.testing.assert_close(resumed[net][key], value, rtol=0, atol=1e-6, msg=f"{net}.{key}")
+    expected_steps = sorted({*range(LOG_EVERY, RESUME_STEPS + 1, LOG_EVERY), RESUME_STEPS})
+    assert pd.read_csv(log_path)["step"].tolist() == expected_steps  # continued: no restart, no duplicate
+    columns = [c for c in reference.columns if c != "seconds"]
+    assert list(frame.columns) == list(reference.columns)
+    pd.testing.assert_frame_equal(frame[columns], reference[columns], check_exact=True)
+
+    (resumed, resumed_settings), (ref, ref_settings) = checkpoint.load(ckpt), checkpoint.load(ref_ckpt)
+    assert resumed_settings == ref_settings
+    _assert_identical(resumed, ref, f"{method} checkpoint")  # networks, raw_networks, snapshots, channels
+
+
+@pytest.mark.parametrize("method", ZERO_STEP_METHODS)
+def test_zero_step_method_saves_its_untrained_model(tmp_path, tiny_data, guide_checkpoint, method):
+    """Nothing to interrupt (no step is trained): the run writes the seeded, untrained networks at once."""
+    settings = _method_settings(method)
+    assert settings.train.steps == 0
+    frame, ckpt, log_path = _run(settings, tiny_data, tmp_path)
+    assert len(frame) == 0 and len(pd.read_csv(log_path)) == 0
+    assert not (tmp_path / ".resume" / "state.pt").exists()
+    fresh = build_objective(settings, 1).networks
+    _assert_identical(_weights(ckpt), {k: v.state_dict() for k, v in fresh.items()}, f"{method} checkpoint")
 
 
 def _interrupted_run(settings, data_dir, out_dir, wrap_phases, after_calls):
@@ -288,7 +408,7 @@ def test_nan_loss_is_a_training_error_naming_the_step(tmp_path, tiny_data, make_
 
 def test_cuda_request_without_cuda_is_a_config_error(tmp_path, tiny_data, make_settings):
     if torch.cuda.is_available():  # then "cuda" is valid: check that it is picked instead
-        assert train_module.pick_device("cuda").type == "cuda"
+        assert pick_device("cuda").type == "cuda"
         return
     with pytest.raises(ConfigError, match="cuda"):
         _run(make_settings("mse", steps=1, device="cuda"), tiny_data, tmp_path)

@@ -29,6 +29,9 @@ from torch import Tensor
 from affsr.methods.base import Batch, Context, Phase, consistency_penalty, generator_networks
 
 
+LOSSES = ("kl", "hinge")
+
+
 @dataclass(frozen=True)
 class Options:
     """Instance noise std at the start (pixel scale [0, 1]), its final std, the fraction of training
@@ -39,6 +42,11 @@ class Options:
     d_steps: int = 1
     #: Instance noise std from ``noise_anneal`` on (0: anneal to zero, the paper's ImageNet schedule).
     noise_end: float = 0.0
+    #: Loss form: ``kl`` (the paper's Eq. 10: the generator loss estimates KL[q‖p]) or ``hinge``
+    #: (D: E relu(1 − logit_real) + E relu(1 + logit_fake); G: −E logit_fake, as in SAGAN/BigGAN).
+    #: A variant beyond these is a subclass overriding :meth:`Objective.discriminator_terms` and
+    #: :meth:`Objective.generator_term`, with the instance noise and the phases inherited.
+    loss: str = "kl"
 
     def __post_init__(self) -> None:
         """Ranges, checked when params are loaded (a ValueError "key: ..." becomes a one-line error)."""
@@ -50,6 +58,8 @@ class Options:
             raise ValueError(f"noise_anneal: must be in (0, 1], got {self.noise_anneal}")
         if self.d_steps < 1:
             raise ValueError(f"d_steps: must be ≥ 1, got {self.d_steps}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss: '{self.loss}' is not one of: {', '.join(LOSSES)}")
 
 
 class Objective:
@@ -91,10 +101,21 @@ class Objective:
         fake = self._fake(batch)
         real_logit = self.discriminator(self._noisy(batch.hr_unpaired, progress))
         fake_logit = self.discriminator(self._noisy(fake, progress))
-        # −log D(y) = softplus(−logit), −log(1 − D(ŷ)) = softplus(logit): stable forms of Eq. 10.
-        return F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+        return self.discriminator_terms(real_logit, fake_logit)
 
     def generator_loss(self, batch: Batch, progress: float) -> Tensor:
         sr = self.context.model(batch.lr)
         logit = self.discriminator(self._noisy(sr, progress))
-        return -logit.mean() + consistency_penalty(self.context, sr, batch.lr)
+        return self.generator_term(logit) + consistency_penalty(self.context, sr, batch.lr)
+
+    def discriminator_terms(self, real_logit: Tensor, fake_logit: Tensor) -> Tensor:
+        """D's loss from its logits on noisy real and generated samples (B,) each."""
+        if self.context.options.loss == "hinge":
+            return F.relu(1 - real_logit).mean() + F.relu(1 + fake_logit).mean()
+        # −log D(y) = softplus(−logit), −log(1 − D(ŷ)) = softplus(logit): stable forms of Eq. 10.
+        return F.softplus(-real_logit).mean() + F.softplus(fake_logit).mean()
+
+    def generator_term(self, fake_logit: Tensor) -> Tensor:
+        """G's adversarial loss from D's logits on its noisy outputs (B,): −E logit for both loss forms
+        (for ``kl`` it is Eq. 10's −E log[D/(1 − D)])."""
+        return -fake_logit.mean()
