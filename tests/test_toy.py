@@ -4,38 +4,48 @@ KDE ground truth, brute-force MAP, the study on a tiny configuration, Table 1 an
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
-from affsr.config import ConfigError
+from affsr.errors import ConfigError
+from affsr.names import display_name
+from affsr.params import load_params, resolve_toy, toy_methods
 from affsr.plots import toy_figure
-from affsr.toy import (
-    BAYES_ROWS,
-    DISPLAY_NAMES,
-    METHODS,
-    PAPER_TABLE1,
-    V,
-    RollKDE,
-    ToyConfig,
-    ToyDenoiser,
-    ToyModel,
-    ToyNetworks,
-    ToyOperator,
-    line_estimates,
-    line_posterior,
-    map_estimates,
-    roll_batch_sampler,
-    run_toy_study,
-    sample_roll,
-    table1,
-)
+from affsr.toy.nets import ToyDenoiser, ToyModel, ToyNetworks
+from affsr.toy.roll import V, ToyOperator, roll_batch_sampler, sample_roll
+from affsr.toy.study import ToySettings, run_toy_study
+from affsr.toy.table import BAYES_ROWS, PAPER_TABLE1, table1
+from affsr.toy.truth import RollKDE, line_estimates, line_posterior, map_estimates
 
-TINY = ToyConfig(restarts=2, steps=40, gan_steps=20, d_steps=2, mae_steps=40, batch_size=32, dae_steps=40, dae_snapshots=2, kde_samples=3000,
-                 kde_grid_step=0.05, eval_samples=200, map_step=0.05, curve_points=21)
+REPO_PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def tiny_toy(**changes) -> dict:
+    """params.yaml with its toy section shrunk to seconds (same methods, objectives and overrides)."""
+    data = yaml.safe_load(REPO_PARAMS.read_text())
+    toy = data["toy"]
+    toy.update(restarts=2, kde_samples=3000, kde_grid_step=0.05, eval_samples=200, map_step=0.05, curve_points=21)
+    toy["train"].update(steps=40, batch_size=32)
+    toy["objectives"]["gan"]["train"]["steps"] = 20
+    toy["objectives"]["gan"]["options"]["d_steps"] = 2
+    toy["objectives"]["dae"]["train"]["steps"] = 40
+    toy["objectives"]["dae"]["options"]["snapshots"] = 2
+    toy["methods"]["mae"]["train"]["steps"] = 40
+    toy.update(changes)
+    return data
+
+
+def settings_of(data: dict, seed: int = 0) -> ToySettings:
+    return ToySettings.parse(resolve_toy(load_params({**data, "seed": seed})))
+
+
+TINY = settings_of(tiny_toy())
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +55,7 @@ def kde() -> RollKDE:
 
 @pytest.fixture(scope="module")
 def study():
-    return run_toy_study(TINY, seed=0, progress=False)
+    return run_toy_study(TINY, progress=False)
 
 
 # ---- operator and model --------------------------------------------------------------------------------
@@ -111,19 +121,40 @@ def test_networks_factory_shapes_and_no_density():
         nets.density()
 
 
-def test_config_is_validated():
-    with pytest.raises(ValueError, match="unknown"):
-        ToyConfig(methods=("mse", "affll"))
-    with pytest.raises(ValueError, match="restarts"):
-        ToyConfig(restarts=0)
-    with pytest.raises(ValueError, match="noise_end"):
-        ToyConfig(instance_noise=0.5, noise_end=0.6)
-    with pytest.raises(ValueError, match="consistency_weight"):
-        ToyConfig(consistency_weight=-1.0)
-    with pytest.raises(ConfigError, match="did you mean 'restarts'"):
-        ToyConfig.from_dict({"restart": 3})
-    assert ToyConfig.from_dict({"methods": ["mse"]}).methods == ("mse",)
-    assert set(ToyConfig().methods) == set(METHODS)
+def _toy_error(data: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_params(data)
+    return str(info.value)
+
+
+def test_toy_section_is_validated_when_params_load():
+    assert "params.toy.restarts: must be ≥ 1" in _toy_error(tiny_toy(restarts=0))
+    assert "did you mean 'restarts'" in _toy_error(tiny_toy(restart=3))
+    assert "params.toy.skip: 'afgan' is not a method in params.methods (did you mean 'affgan'?)" in _toy_error(
+        tiny_toy(skip=["afgan"]))
+    assert "params.toy.objectives.gann" in _toy_error(tiny_toy(objectives={"gann": {}}))
+    assert "params.toy.consistency_weight: must be ≥ 0" in _toy_error(tiny_toy(consistency_weight=-1.0))
+    bad = tiny_toy()
+    bad["toy"]["objectives"]["gan"]["options"]["noise_end"] = 2.0  # above instance_noise 1.0
+    assert "(the affgan run).options.noise_end" in _toy_error(bad)
+    bad = tiny_toy()
+    bad["toy"]["methods"]["mae"]["train"]["lr"] = -1
+    assert "(the mae run).train.lr: must be > 0" in _toy_error(bad)
+
+
+def test_toy_runs_the_params_methods_with_their_options_and_the_overrides():
+    params = load_params(tiny_toy())
+    assert list(TINY.methods) == toy_methods(params) == ["mse", "mae", "affgan", "softgan", "affdg", "softdg"]
+    assert list(TINY.guides) == ["dae"]
+    mae, gan, softdg = TINY.methods["mae"], TINY.methods["softgan"], TINY.methods["softdg"]
+    assert (mae.objective, mae.constraint, mae.options) == ("pixel", "none", {"loss": "l1"})
+    assert (mae.train.steps, mae.train.lr, mae.train.beta2) == (40, 0.003, 0.99)
+    assert gan.options == {"instance_noise": 1.0, "noise_anneal": 0.5, "d_steps": 2, "noise_end": 0.2}
+    assert (gan.train.beta1, gan.train.beta2, gan.consistency_weight) == (0.5, 0.999, 4.0)
+    assert softdg.guide == "dae" and softdg.options == {"noise_input": True}
+    assert TINY.guides["dae"].options == {"sigma_start": 0.5, "sigma_end": 0.25, "snapshots": 2}
+    slots = [run.seed_slot for run in TINY.methods.values()]
+    assert slots == list(range(6)) and TINY.guides["dae"].seed_slot == 99
 
 
 # ---- data ---------------------------------------------------------------------------------------------
@@ -237,10 +268,10 @@ def test_study_returns_the_table_rows_and_sane_values(study):
     assert set(results["dataset"]) == {"toy"}
     wide = results.pivot(index="method", columns="metric", values="value")
     assert set(wide.index) == set(TINY.methods) | {"map", *BAYES_ROWS}
+    restarts = TINY.toy.restarts
     for method in TINY.methods:
         assert wide.loc[method, ["cross_entropy", "cross_entropy_std", "cross_entropy_sem", "cross_entropy_median",
                                  "lr_mse", "lr_mse_std"]].notna().all()
-        restarts = TINY.restarts
         expected_sem = wide.loc[method, "cross_entropy_std"] / np.sqrt(restarts) if restarts > 1 else 0.0
         assert wide.loc[method, "cross_entropy_sem"] == pytest.approx(expected_sem)
     assert np.isnan(wide.loc["map", "lr_mse"]) and np.isfinite(wide.loc["map", "cross_entropy"])
@@ -252,10 +283,10 @@ def test_study_returns_the_table_rows_and_sane_values(study):
         assert wide.loc["map", "cross_entropy"] <= wide.loc[name, "cross_entropy"] + 0.01
         assert np.isnan(wide.loc[name, "lr_mse"])
     per = data["per_restart"]
-    assert len(per) == TINY.restarts * len(TINY.methods)
+    assert len(per) == TINY.toy.restarts * len(TINY.methods)
     for method in TINY.methods:
-        assert data["outputs"][method]["y"].shape == (TINY.curve_points, 2)
-    assert data["map_curve"]["y"].shape == (TINY.curve_points, 2)
+        assert data["outputs"][method]["y"].shape == (TINY.toy.curve_points, 2)
+    assert data["map_curve"]["y"].shape == (TINY.toy.curve_points, 2)
     assert data["score_field"]["vectors"].shape == data["score_field"]["points"].shape
     assert data["line"]["x"] == 0.5
 
@@ -270,7 +301,7 @@ def test_table1_sits_beside_the_papers_numbers(study):
     assert table.loc["AffGAN", "paper_lr_mse"] == 0.0
     assert PAPER_TABLE1["mse"]["cross_entropy"] == 9.10
     for name in BAYES_ROWS:  # ours only: present, the paper's column empty
-        row = table.loc[DISPLAY_NAMES[name]]
+        row = table.loc[display_name(name)]
         assert np.isfinite(row["cross_entropy"]) and np.isnan(row["paper_cross_entropy"])
     assert " ± " in table.loc["MSE", "H ours"]
     assert table.loc["MSE", "cross_entropy"] == pytest.approx(
@@ -290,9 +321,22 @@ def test_toy_figure_writes_a_png(study, tmp_path):
 
 def test_study_is_reproducible_from_its_seed(study):
     results, _ = study
-    again, _ = run_toy_study(TINY, seed=0, progress=False)
+    again, _ = run_toy_study(TINY, progress=False)
     pd.testing.assert_frame_equal(results, again)
-    other, _ = run_toy_study(replace(TINY, methods=("mse",)), seed=1, progress=False)
+    only_mse = tiny_toy(skip=["mae", "affmse", "affinit", "affgan", "softgan", "affgan_z", "affdg", "softdg", "affll"])
+    other, _ = run_toy_study(settings_of(only_mse, seed=1), progress=False)
     assert set(other["method"]) == {"mse", "map", *BAYES_ROWS}
     assert not np.isclose(other.query("method == 'map'")["value"].iloc[0],
                           results.query("method == 'map'")["value"].iloc[0])
+
+
+def test_runs_keep_the_params_order_when_the_settings_arrive_as_sorted_json():
+    """The workflow passes the settings as JSON with sorted keys: the toy still trains and reports its
+    methods in params order (seed-slot order), so its rows do not depend on how it was called."""
+    import json
+
+    only = tiny_toy(skip=["affmse", "affinit", "affgan", "softgan", "affgan_z", "affdg", "softdg", "affll"])
+    resolved = json.loads(json.dumps(resolve_toy(load_params(only)), sort_keys=True))
+    assert list(resolved["methods"]) == ["mae", "mse"]  # what sorting did
+    results, _ = run_toy_study(ToySettings.parse(resolved), progress=False)
+    assert list(dict.fromkeys(results["method"]))[:2] == ["mse", "mae"]
