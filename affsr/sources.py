@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from affsr.errors import DataError
+from affsr.config import DatasetConfig
+from affsr.errors import ConfigError, DataError
 
 __all__ = ["Source", "SourceSpec", "SOURCES", "source", "FACE_FRACTIONS"]
 
@@ -50,7 +51,7 @@ class SourceSpec:
 @dataclass(frozen=True)
 class Source:
     """One image source. ``load(spec, seed)`` returns a list of images (patches layout: float arrays in
-    [0, 1], (H, W) grey or (H, W, 3) colour) or an :class:`affsr.images.ImageCollection` (images layout).
+    [0, 1], (H, W) grey or (H, W, 3) colour) or an :class:`affsr.image_sets.ImageCollection` (images layout).
     """
 
     layout: str  # "patches" | "images"
@@ -81,7 +82,8 @@ def _lfw_faces(spec: SourceSpec, seed: int):
     split by image so no person's photo is in two splits' sets of files."""
     import skimage.data
 
-    from affsr.images import ArrayImages, fraction_split
+    from affsr.image_sets import ArrayImages
+    from affsr.splits import fraction_split
 
     faces = [np.clip(face, 0.0, 1.0) for face in skimage.data.lfw_subset()[:100]]
     names = [str(i) for i in range(len(faces))]
@@ -89,19 +91,19 @@ def _lfw_faces(spec: SourceSpec, seed: int):
 
 
 def _texture_archive(spec: SourceSpec, seed: int) -> list[np.ndarray]:
-    from affsr.images import texture_images
+    from affsr.image_archives import texture_images
 
     return texture_images(_need_path(spec), spec.members, colour=False)
 
 
 def _celeba(spec: SourceSpec, seed: int):
-    from affsr.images import celeba_collection
+    from affsr.image_archives import celeba_collection
 
     return celeba_collection(_need_path(spec), dict(spec.counts or {}))
 
 
 def _imagenet(spec: SourceSpec, seed: int):
-    from affsr.images import imagenet_collection
+    from affsr.image_sets import imagenet_collection
 
     return imagenet_collection(_need_path(spec), spec.min_bytes, spec.min_files, dict(spec.counts or {}), seed)
 
@@ -143,3 +145,19 @@ def source(name: str) -> Source:
     if name not in SOURCES:
         raise DataError(f"unknown data source {name!r}; known sources: {', '.join(sorted(SOURCES))}")
     return SOURCES[name]
+
+
+def spec_for(dataset: str, ds: DatasetConfig, input_file: Path | None) -> SourceSpec:
+    """What ``affsr prepare`` reads for data set ``dataset``: the downloaded file ``input_file`` (for a
+    downloaded source, and only then), the folder of a local source, or nothing (embedded data)."""
+    kind = source(ds.source).input
+    if kind == "download" and not input_file:
+        raise ConfigError(f"source '{ds.source}' reads a downloaded file: pass --input PATH (the workflow's "
+                          f"download rule writes data/downloads/{dataset}/{ds.download.filename})")
+    if input_file and kind != "download":
+        raise ConfigError(f"--input {input_file}: source '{ds.source}' of data set '{dataset}' reads no "
+                          "downloaded file (is `study: paper` meant? `--config study=paper` or --params)")
+    if input_file and not Path(input_file).is_file():
+        raise DataError(f"--input {input_file}: file not found")
+    path = Path(input_file) if input_file else (Path(ds.path) if kind == "path" else None)
+    return SourceSpec(path=path, members=ds.members, min_bytes=ds.min_bytes, min_files=ds.min_files)

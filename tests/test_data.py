@@ -1,4 +1,6 @@
-"""Tests for affsr.data: determinism, split disjointness, x = A y for stored pairs, errors, atomic writes."""
+"""Tests for affsr.data (``prepare``): files and manifest, x = A y for stored pairs, determinism, the
+images layout (faces, mirroring), user errors and atomic writes. Patch cutting is tested in test_patches.py,
+reading a prepared set in test_prepared.py."""
 
 from __future__ import annotations
 
@@ -9,29 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from affsr import data, sources
-from affsr.data import DataError, band_ranges, load_manifest, load_positions, load_split, prepare
+from affsr import config, data, prepared
+from affsr.data import DataError, load_manifest, load_split, prepare
 from affsr.operators import Downsampling
 
-HR = 32
-COUNTS = dict(n_train=12, n_val=5, n_test=4)
-
-
-@pytest.fixture(scope="module")
-def op() -> Downsampling:
-    return Downsampling.gaussian(sigma=1.0, size=9, scale=4)
-
-
-@pytest.fixture(scope="module")
-def grass_dir(tmp_path_factory, op) -> Path:
-    out = tmp_path_factory.mktemp("grass")
-    prepare("skimage_grass", out, HR, op, seed=0, **COUNTS)
-    return out
-
-
-def _arrays(d: Path, split: str) -> dict[str, np.ndarray]:
-    with np.load(d / f"{split}.npz") as z:
-        return {k: z[k] for k in z.files}
+from conftest import GRASS32_COUNTS as COUNTS
+from conftest import GRASS32_HR as HR
+from conftest import npz_arrays as _arrays
 
 
 # ---- files and formats ----------------------------------------------------------------------------------
@@ -54,16 +40,6 @@ def test_files_formats_and_manifest(grass_dir, op):
     assert m["bands"] == {"train": [[0, 384]], "val": [[384, 448]], "test": [[448, 512]]}
 
 
-def test_load_split_types_and_range(grass_dir):
-    lr, hr = load_split(grass_dir, "val")
-    assert lr.dtype == torch.float32 and hr.dtype == torch.float32
-    assert lr.shape == (5, 1, 8, 8) and hr.shape == (5, 1, 32, 32)
-    assert 0.0 <= float(hr.min()) and float(hr.max()) <= 1.0
-    raw = _arrays(grass_dir, "val")
-    np.testing.assert_array_equal(hr.numpy() * 255.0, raw["hr"].astype(np.float32))
-    np.testing.assert_array_equal(lr.numpy(), raw["lr"])
-
-
 def test_stored_pair_satisfies_x_equals_Ay(grass_dir, op):
     for split in data.SPLITS:
         a = _arrays(grass_dir, split)
@@ -75,15 +51,11 @@ def test_stored_pair_satisfies_x_equals_Ay(grass_dir, op):
         assert not np.allclose(a["lr"] * 255.0, np.round(a["lr"] * 255.0), atol=1e-3)
 
 
-def test_patches_are_the_source_pixels_at_recorded_positions(grass_dir):
-    img = data.load_source("skimage_grass")[0]
-    for split in data.SPLITS:
-        a = _arrays(grass_dir, split)
-        for k, (i, r, c) in enumerate(a["positions"]):
-            assert i == 0
-            expected = np.rint(img[:, r : r + HR, c : c + HR] * 255).astype(np.uint8)
-            np.testing.assert_array_equal(a["hr"][k], expected)
-    np.testing.assert_array_equal(load_positions(grass_dir, "test"), _arrays(grass_dir, "test")["positions"])
+def test_readers_and_splits_are_reexported():
+    """Callers keep importing the readers from affsr.data; there is one SPLITS, affsr.config's."""
+    assert data.SPLITS is config.SPLITS == ("train", "val", "test")
+    for name in ("load_split", "load_manifest", "load_positions", "hr_to_float", "MANIFEST_NAME"):
+        assert getattr(data, name) is getattr(prepared, name)
 
 
 # ---- determinism ----------------------------------------------------------------------------------------
@@ -106,59 +78,6 @@ def test_val_and_test_do_not_depend_on_n_train(tmp_path, op, grass_dir):
         np.testing.assert_array_equal(_arrays(tmp_path, split)["hr"], _arrays(grass_dir, split)["hr"])
 
 
-# ---- disjoint splits ------------------------------------------------------------------------------------
-
-
-def test_band_ranges_tile_the_image():
-    for height in (512, 300, 427, 64, 71):
-        b = band_ranges(height)
-        assert b["train"][0] == 0 and b["test"][1] == height
-        assert b["train"][1] == b["val"][0] and b["val"][1] == b["test"][0]
-        assert all(r0 < r1 for r0, r1 in b.values())
-
-
-def test_splits_are_disjoint(grass_dir):
-    m = load_manifest(grass_dir)
-    ranges = [tuple(m["bands"][s][0]) for s in data.SPLITS]
-    for i in range(len(ranges)):
-        for j in range(i + 1, len(ranges)):
-            (a0, a1), (b0, b1) = ranges[i], ranges[j]
-            assert a1 <= b0 or b1 <= a0, f"bands {ranges[i]} and {ranges[j]} overlap"
-    used = {}
-    for split in data.SPLITS:
-        r0, r1 = m["bands"][split][0]
-        pos = _arrays(grass_dir, split)["positions"]
-        rows, cols = pos[:, 1], pos[:, 2]
-        assert (rows >= r0).all() and (rows + HR <= r1).all(), f"{split} patch outside rows [{r0}, {r1})"
-        assert (cols >= 0).all() and (cols + HR <= 512).all()
-        mask = np.zeros((512, 512), bool)
-        for _, r, c in pos:
-            mask[r : r + HR, c : c + HR] = True
-        used[split] = mask
-    assert not (used["train"] & used["val"]).any()
-    assert not (used["train"] & used["test"]).any()
-    assert not (used["val"] & used["test"]).any()
-
-
-def test_colour_source_and_multiple_images(tmp_path, op, monkeypatch):
-    rng = np.random.default_rng(5)
-    images = [rng.random((96, 80, 3)), rng.random((160, 128, 3))]
-    monkeypatch.setitem(sources.SOURCES, "toy_rgb",
-                        sources.Source("patches", "embedded", True, "two random images", lambda spec, seed: images))
-    m = prepare("toy_rgb", tmp_path, 12, op, n_train=40, n_val=6, n_test=6, seed=3)
-    assert m["channels"] == 3
-    assert m["bands"]["val"] == [[72, 84], [120, 140]]
-    lr, hr = load_split(tmp_path, "train")
-    assert hr.shape == (40, 3, 12, 12) and lr.shape == (40, 3, 3, 3)
-    pos = load_positions(tmp_path, "train")
-    assert set(pos[:, 0].tolist()) == {0, 1}
-    for split in data.SPLITS:
-        pos = load_positions(tmp_path, split)
-        for i, r, _ in pos:
-            r0, r1 = m["bands"][split][i]
-            assert r0 <= r and r + 12 <= r1
-
-
 def test_astronaut_is_colour(tmp_path, op):
     m = prepare("skimage_astronaut", tmp_path, 32, op, n_train=2, n_val=1, n_test=1, seed=0)
     lr, hr = load_split(tmp_path, "test")
@@ -175,61 +94,9 @@ def test_hr_size_not_divisible_by_scale(tmp_path, op):
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
 
 
-def test_hr_size_larger_than_band(tmp_path, op):
-    with pytest.raises(DataError, match=r"hr_size=80 exceeds the val band height 64") as e:
-        prepare("skimage_grass", tmp_path, 80, op, n_train=1, n_val=1, n_test=1, seed=0)
-    assert "hr_size ≤ 64" in str(e.value)
-
-
-def test_unknown_source_and_split(tmp_path, op, grass_dir):
+def test_unknown_source(tmp_path, op):
     with pytest.raises(DataError, match="unknown data source 'nope'.*skimage_grass"):
         prepare("nope", tmp_path, HR, op, seed=0, **COUNTS)
-    with pytest.raises(DataError, match="unknown split 'validation'"):
-        load_split(grass_dir, "validation")
-
-
-def test_missing_file_message(tmp_path):
-    with pytest.raises(DataError) as e:
-        load_split(tmp_path, "train")
-    msg = str(e.value)
-    assert str(tmp_path / "train.npz") in msg and "affsr prepare" in msg
-    with pytest.raises(DataError, match="manifest.*not found.*affsr prepare"):
-        load_manifest(tmp_path)
-
-
-def test_missing_key_message(tmp_path):
-    np.savez(tmp_path / "train.npz", hr=np.zeros((1, 1, 8, 8), np.uint8))
-    with pytest.raises(DataError) as e:
-        load_split(tmp_path, "train")
-    msg = str(e.value)
-    assert str(tmp_path / "train.npz") in msg and "lr" in msg and "affsr prepare" in msg
-
-
-@pytest.mark.parametrize("damage", ["truncate", "garbage"])
-def test_corrupt_file_message(tmp_path, grass_dir, damage):
-    good = (grass_dir / "train.npz").read_bytes()
-    bad = good[: len(good) // 2] if damage == "truncate" else b"not a zip file at all" * 10
-    (tmp_path / "train.npz").write_bytes(bad)
-    with pytest.raises(DataError, match="corrupt") as e:
-        load_split(tmp_path, "train")
-    assert str(tmp_path / "train.npz") in str(e.value)
-
-
-@pytest.mark.parametrize("offset", [200, 3000])  # damages the npy header / the array data (bad CRC)
-def test_corrupt_member_message(tmp_path, grass_dir, offset):
-    """A zip whose directory is intact but whose compressed payload is damaged is also reported."""
-    good = bytearray((grass_dir / "train.npz").read_bytes())
-    start = good.find(b"hr.npy") + offset  # inside the first member's compressed data
-    good[start : start + 64] = bytes(64)
-    (tmp_path / "train.npz").write_bytes(bytes(good))
-    with pytest.raises(DataError, match=r"train\.npz.*corrupt"):
-        load_split(tmp_path, "train")
-
-
-def test_corrupt_manifest_message(tmp_path):
-    (tmp_path / "manifest.json").write_text("{ not json")
-    with pytest.raises(DataError, match=r"manifest\.json.*corrupt"):
-        load_manifest(tmp_path)
 
 
 # ---- atomic writes --------------------------------------------------------------------------------------
@@ -248,7 +115,7 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, op, monkeypatch, gra
         f.write(b"PK partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(data.np, "savez_compressed", broken)
+    monkeypatch.setattr(np, "savez_compressed", broken)
     with pytest.raises(OSError, match="disk full"):
         prepare("skimage_grass", tmp_path, HR, op, seed=7, **COUNTS)
     assert (tmp_path / "train.npz").read_bytes() == before
@@ -309,21 +176,6 @@ def test_faces_caps_and_seed(tmp_path, op):
     prepare("skimage_faces", tmp_path / "b", 24, op, n_train=10, n_val=3, n_test=2, seed=1, crop=(24,))
     with np.load(tmp_path / "a" / "test.npz") as za, np.load(tmp_path / "b" / "test.npz") as zb:
         assert za["names"].tolist() != zb["names"].tolist()
-
-
-def test_natural_photos_are_colour_patches_from_four_images(tmp_path, op):
-    m = prepare("skimage_photos", tmp_path, 32, op, n_train=200, n_val=20, n_test=20, seed=0)
-    assert m["layout"] == "patches" and m["channels"] == 3 and len(m["image_shapes"]) == 4
-    assert set(load_positions(tmp_path, "train")[:, 0].tolist()) == {0, 1, 2, 3}
-    lr, hr = load_split(tmp_path, "val")
-    assert hr.shape == (20, 3, 32, 32) and lr.shape == (20, 3, 8, 8)
-    assert (hr[:, 0] != hr[:, 1]).any()  # really colour, not grey copied three times
-
-
-def test_hr_bytes_matches_float(grass_dir):
-    lr, hr = load_split(grass_dir, "train")
-    lr_b, hr_b = load_split(grass_dir, "train", hr_bytes=True)
-    assert hr_b.dtype == torch.uint8 and torch.equal(data.hr_to_float(hr_b), hr) and torch.equal(lr, lr_b)
 
 
 def test_external_source_without_its_file(tmp_path, op):
