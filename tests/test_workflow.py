@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -13,34 +14,75 @@ import pandas as pd
 import pytest
 import yaml
 
+from affsr.methods import super_resolves
+from affsr.params import load_params
+
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 BIN = Path(sys.executable).parent
 
-TINY = {
-    "study": "demo",
-    "paper": {"train": {"steps": 8}},  # DVC tracks these keys: present in every params file
-    "seed": 0,
-    "operator": {"kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4},
-    "datasets": {"grass": {"source": "skimage_grass", "hr_size": 16, "n_train": 64, "n_val": 8,
-                           "n_test": 8}},
-    "generator": {"width": 8, "blocks": 1},
-    "discriminator": {"widths": [8, 16]},
-    "denoiser": {"width": 8, "depth": 2},  # every section DVC lists as params must be present
-    "density": {"width": 8, "layers": 2, "kernel": 3, "first_kernel": 3, "components": 2, "features": 2},
-    "train": {"steps": 6, "batch_size": 8, "log_every": 2, "checkpoint_every": 3},
-    "methods": {
-        "mse": {"objective": "pixel", "constraint": "none", "options": {"loss": "l2"}},
-        "affgan": {"objective": "gan", "constraint": "projected"},
-        "dae": {"objective": "dae", "options": {"snapshots": 2}},
-        "affdg": {"objective": "denoiser_guided", "constraint": "projected", "guide": "dae"},
-        "heldout": {"objective": "density_fit", "split": "val", "options": {"snapshots": 1}},
-    },
-    "evaluate": {"n_samples": 4, "density": "heldout", "c2st_steps": 10},
-    "toy": {"restarts": 1, "steps": 20, "gan_steps": 20, "d_steps": 2, "mae_steps": 20, "dae_steps": 20,
-            "batch_size": 32, "kde_samples": 2000,
-            "eval_samples": 100, "curve_points": 21, "map_step": 0.1, "kde_grid_step": 0.1},
-}
+# params.yaml as the params loader reads it: the tiny study below runs its methods, so a new objective
+# (one file in affsr/methods/ + one entry in params.yaml) runs here with no edit of this file.
+REPO_PARAMS = load_params(REPO / "params.yaml")
+_REPO_DATA = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def one_method_per_objective(params=REPO_PARAMS) -> list[str]:
+    """The first method of each objective in params.yaml, the guides they name and the held-out density
+    model: every objective runs, each once (params order)."""
+    chosen: dict[str, str] = {}
+    for name, method in params.methods.items():
+        chosen.setdefault(method.objective, name)
+    names = set(chosen.values())
+    names |= {params.methods[m].guide for m in names if params.methods[m].guide}
+    names |= {params.evaluate.density} - {""}
+    return [m for m in params.methods if m in names]
+
+
+def tiny_params(methods: list[str] | None = None, **sections) -> dict:
+    """A params file of seconds: params.yaml's ``methods`` (their objectives, constraints, options and
+    guides; own `train:` overrides dropped, a few steps for all) and its toy, shrunk; ``sections``
+    replace whole sections. The toy's per-method keys keep to the methods chosen."""
+    methods = one_method_per_objective() if methods is None else methods
+    chosen = {}
+    for name in methods:
+        method = {k: v for k, v in copy.deepcopy(_REPO_DATA["methods"][name]).items() if k != "train"}
+        if "snapshots" in method.get("options", {}):  # at most two snapshots in a 6-step run
+            method["options"]["snapshots"] = min(2, method["options"]["snapshots"])
+        chosen[name] = method
+    toy = copy.deepcopy(_REPO_DATA["toy"])
+    toy.update(restarts=1, kde_samples=2000, kde_grid_step=0.1, eval_samples=100, map_step=0.1, curve_points=21)
+    toy["train"] = {**toy.get("train", {}), "steps": 20, "batch_size": 32}
+    for override in toy.get("objectives", {}).values():
+        override.setdefault("train", {})["steps"] = 20
+        if "d_steps" in override.get("options", {}):
+            override["options"]["d_steps"] = 2
+        if "snapshots" in override.get("options", {}):
+            override["options"]["snapshots"] = 2
+    toy["skip"] = [m for m in toy.get("skip", []) if m in chosen]
+    toy["methods"] = {m: {**o, "train": {**o.get("train", {}), "steps": 20}}
+                      for m, o in toy.get("methods", {}).items() if m in chosen}
+    heldout = REPO_PARAMS.evaluate.density if REPO_PARAMS.evaluate.density in chosen else ""
+    params = {
+        "study": "demo",
+        "paper": {"train": {"steps": 8}},  # DVC tracks params.yaml whole: a `paper` section as in the repo's
+        "seed": 0,
+        "operator": {"kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4},
+        "datasets": {"grass": {"source": "skimage_grass", "hr_size": 16, "n_train": 64, "n_val": 8,
+                               "n_test": 8}},
+        "generator": {"width": 8, "blocks": 1},
+        "discriminator": {"widths": [8, 16]},
+        "denoiser": {"width": 8, "depth": 2},
+        "density": {"width": 8, "layers": 2, "kernel": 3, "first_kernel": 3, "components": 2, "features": 2},
+        "train": {"steps": 6, "batch_size": 8, "log_every": 2, "checkpoint_every": 3},
+        "methods": chosen,
+        "evaluate": {"n_samples": 4, "density": heldout, "c2st_steps": 10},
+        "toy": toy,
+    }
+    return {**params, **copy.deepcopy(sections)}
+
+
+TINY = tiny_params()
 
 
 def _env() -> dict:
@@ -87,34 +129,90 @@ def test_lint_is_clean():
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
+def _sr_methods(params: dict) -> list[str]:
+    """The super-resolving methods of a params dict (the ones evaluated; auxiliary runs are not)."""
+    return [m for m, spec in params["methods"].items() if super_resolves(spec["objective"])]
+
+
 def test_study_outputs(study: Path):
+    sr = _sr_methods(TINY)
+    constraint = {m: TINY["methods"][m].get("constraint", "projected") for m in sr}
     metrics = pd.read_csv(study / "results" / "metrics.csv")
     assert list(metrics.columns) == ["dataset", "method", "metric", "value"]
     toy = metrics[metrics.dataset == "toy"]
-    assert {"mse", "affgan", "affdg", "map"} <= set(toy.method) and "cross_entropy" in set(toy.metric)
+    assert {*sr, "map"} - set(TINY["toy"]["skip"]) <= set(toy.method) and "cross_entropy" in set(toy.metric)
     assert (study / "results" / "toy" / "table1.md").read_text().count("|") > 20
     metrics = metrics[metrics.dataset == "grass"]
-    # auxiliary runs (dae, heldout) are not evaluated; the real HR images are, for cross-entropy and the
-    # real-data floor of the perception metrics (two halves of the test images) only
+    # auxiliary runs (denoiser, density models) are not evaluated; the real HR images are, for
+    # cross-entropy and the real-data floor of the perception metrics (two halves of the test images) only
     perception = {"swd", "spectrum_distance", "hf_ratio", "c2st", "c2st_se"}
-    assert set(metrics.method) == {"bicubic", "pinv", "hr", "mse", "affgan", "affdg"}
+    assert set(metrics.method) == {"bicubic", "pinv", "hr", *sr}
     assert set(metrics.metric) == {"lr_mse", "lr_rel", "lr_psnr", "psnr", "ssim", "cross_entropy"} | perception
     assert set(metrics[metrics.method == "hr"].metric) == {"cross_entropy"} | perception
     value = metrics.set_index(["method", "metric"]).value
-    assert value["affgan", "lr_mse"] <= 1e-10 and value["affgan", "lr_rel"] <= 1e-5
-    assert value["affdg", "lr_mse"] <= 1e-10  # guided by the dae run's snapshots, still consistent
-    assert value["mse", "lr_rel"] >= 1e-3 and value["bicubic", "lr_rel"] >= 1e-3
+    for m in sr:  # the projection makes any objective consistent (guided ones too); none leaves it free
+        if constraint[m] == "projected":
+            assert value[m, "lr_mse"] <= 1e-10 and value[m, "lr_rel"] <= 1e-5, m
+        elif constraint[m] == "none":
+            assert value[m, "lr_rel"] >= 1e-3, m
+    assert value["bicubic", "lr_rel"] >= 1e-3
     for name in ("metrics.png", "samples_grass.png", "training_grass.png", "toy.png", "likelihood_grass.png"):
         png = study / "results" / "figures" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-    assert "| grass | affgan |" in (study / "results" / "summary.md").read_text()
+    assert all(f"| grass | {m} |" in (study / "results" / "summary.md").read_text() for m in sr)
     claims = (study / "results" / "claims.md").read_text()  # verdicts computed from this study's metrics
     assert "| the projection is exact | §3.1, Table 2 | grass |" in claims and "| reproduced |" in claims
     logs = {p.relative_to(study / "results" / "logs").as_posix()
             for p in (study / "results" / "logs").rglob("*.log")}
-    assert {"prepare/grass.log", "train/grass/mse.log", "train/grass/affgan.log",
+    assert {"prepare/grass.log", *(f"train/grass/{m}.log" for m in TINY["methods"]),
             "evaluate/grass/pinv.log", "aggregate.log", "figures.log", "figures/grass.log"} <= logs
+    # every rule that runs a command timed each job (results/benchmarks/<rule>/...)
+    timed = {p.relative_to(study / "results" / "benchmarks").parts[0].removesuffix(".tsv")
+             for p in (study / "results" / "benchmarks").rglob("*.tsv")}
+    assert timed == set(_rule_blocks()) - {"download"}  # the tiny study downloads nothing
     assert not list(study.rglob("*.tmp")), "temp files left behind"
+
+
+def _rule_blocks() -> dict[str, str]:
+    """rule name → its text, for every rule of workflow/rules/*.smk that runs a command (`shell:`)."""
+    blocks = {}
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=rule )", smk.read_text()):
+            found = re.match(r"rule (\w+):", block)
+            if found and "shell:" in block:
+                blocks[found.group(1)] = block
+    return blocks
+
+
+def test_every_rule_logs_times_and_declares_its_code():
+    """Each command rule has `log:` and `benchmark:`, and declares as inputs the package files of the
+    `affsr` verb its shell runs (`code("<verb>")`, derived from the imports: common.smk)."""
+    blocks = _rule_blocks()
+    assert {"prepare", "train", "evaluate", "aggregate", "figures", "toy", "claims"} <= set(blocks)
+    for rule, block in blocks.items():
+        assert "\n    log:" in block and "\n    benchmark:" in block, rule
+        verbs = re.findall(r"affsr (\w+) ", block)
+        assert len(set(verbs)) == 1, (rule, verbs)
+        assert f'code=code("{verbs[0]}")' in block or f"code={verbs[0]}_code" in block, (rule, verbs)
+
+
+def test_each_job_depends_on_the_objectives_it_runs(study: Path):
+    """The derived code inputs of each job (Snakemake's --detailed-summary lists them): a training run
+    depends on its own objective's file and its guide's, not on the others', and preparing data on
+    none: a new or edited objective reruns exactly the jobs that run it."""
+    result = snakemake(study, "--detailed-summary")
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split("\t") for line in result.stdout.splitlines()]
+    header = next(r for r in rows if r[0] == "output_file")
+    inputs = {r[0]: r[header.index("input-file(s)")] for r in rows if len(r) == len(header)}
+    methods = REPO_PARAMS.methods
+    for name in TINY["methods"]:
+        used = {methods[name].objective, methods[methods[name].guide].objective if methods[name].guide else None}
+        files = inputs[f"runs/grass/{name}/model.pt"]
+        for objective in {m.objective for m in methods.values()}:
+            assert (f"affsr/methods/{objective}.py" in files) == (objective in used), (name, objective)
+        assert "affsr/train.py" in files and "affsr/methods/base.py" in files
+    assert "affsr/methods/" not in inputs["data/grass/manifest.json"].replace("affsr/methods/__init__.py", "")
 
 
 def test_html_report(study: Path):
@@ -140,60 +238,96 @@ def test_changed_param_reruns_only_what_it_affects(study: Path, tmp_path: Path):
     workdir = tmp_path / "copy"
     shutil.copytree(study, workdir, symlinks=True)
     params = yaml.safe_load((workdir / "params.yaml").read_text())
-    params["methods"]["affgan"]["options"] = {"instance_noise": 0.2}
+    changed = _sr_methods(params)[0]
+    params["methods"][changed]["seed_offset"] = 1  # another training seed of this one run
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     result = snakemake(workdir, "-n")
     assert result.returncode == 0, result.stderr[-2000:]
     jobs = _jobs(result.stdout)
-    trained = {w for rule, w in jobs if rule == "train"}
-    assert trained == {"dataset=grass, method=affgan"}
+    assert {w for rule, w in jobs if rule == "train"} == {f"dataset=grass, method={changed}"}
     assert not any(rule == "prepare" for rule, _ in jobs)
-    assert not any(rule == "evaluate" and "method=mse" in w for rule, w in jobs)
+    assert {w for rule, w in jobs if rule == "evaluate"} == {f"dataset=grass, method={changed}"}
 
 
-def test_bad_params_stop_with_the_key_named(tmp_path: Path):
-    params = {**TINY, "train": {**TINY["train"], "stpes": 3}}
+@pytest.mark.parametrize("change, config, message", [
+    ({"train": {"stpes": 3}}, [], "params.yaml: params.train.stpes: unknown key (did you mean 'steps'?)"),
+    ({"generator": {"width": 0}}, [], "params.yaml: params.generator.width: must be ≥ 1, got 0"),
+    ({}, ["train={lr: -1}"], "--config: params.train.lr: must be > 0, got -1"),
+], ids=["unknown key", "range in the file", "range on the command line"])
+def test_bad_params_stop_the_plan_with_the_key_and_its_origin_named(tmp_path: Path, change, config, message):
+    """`snakemake -n` already refuses a bad value (no job starts), naming the dotted key and whether it
+    came from params.yaml or --config."""
+    params = copy.deepcopy(TINY)
+    for section, values in change.items():
+        params[section] = {**params[section], **values}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    result = snakemake(tmp_path, "-n")
+    result = snakemake(tmp_path, "-n", *(["--config", *config] if config else []))
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "params.train.stpes: unknown key (did you mean 'steps'?)" in output
+    assert message in output and "Traceback" not in output, output[-2000:]
 
 
-def test_dvc_repro_in_a_fresh_clone(tmp_path: Path):
-    """`dvc repro` runs the three stages through Snakemake in a fresh clone (tiny params), records
-    dvc.lock, and afterwards DVC sees nothing to do and reads the metrics."""
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    # DVC's view is under test here, not the methods (the study fixture runs them all): two runs
-    params = {**TINY, "methods": {k: TINY["methods"][k] for k in ("mse", "affgan")},
-              "evaluate": {"n_samples": 4, "references": [], "density": "", "c2st_steps": 10}}
+def fresh_clone(dest: Path) -> Path:
+    """A clone of this repository with the working tree's uncommitted changes laid over it (modified,
+    deleted and new files git does not ignore): what a commit of the tree as it is would give."""
+    subprocess.run(["git", "clone", "-q", str(REPO), str(dest)], check=True)
+    changed = subprocess.run(["git", "ls-files", "-z", "--modified", "--deleted", "--others", "--exclude-standard"],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, changed):
+        source, target = REPO / name, dest / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        elif target.is_file():
+            target.unlink()
+    return dest
+
+
+def test_make_study_and_dvc_repro_agree_in_a_fresh_clone(tmp_path: Path):
+    """`make study` in a fresh clone (tiny params) runs the study through Snakemake and records it for
+    DVC (`dvc commit`): afterwards `dvc status` is clean, `dvc repro` finds every stage unchanged and
+    `dvc metrics show` reads the metrics; nothing DVC wrote is staged in git."""
+    stamp = BIN.parent / ".installed"  # the Makefile's install stamp: `make` must not reinstall the venv
+    if not stamp.is_file() or not shutil.which("make"):
+        pytest.skip(f"needs make and the venv `make venv` builds ({stamp} missing)")
+    clone = fresh_clone(tmp_path / "clone")
+    # DVC's bookkeeping is under test here, not the methods (the study fixture runs them all): two runs
+    unguided = [m for m in _sr_methods(TINY) if not TINY["methods"][m].get("guide")]
+    params = tiny_params(unguided[:2], evaluate={"n_samples": 4, "references": [], "density": "", "c2st_steps": 10})
     (clone / "params.yaml").write_text(yaml.safe_dump(params))
+    os.utime(clone / "pyproject.toml", (0, 0))  # older than the stamp: nothing to install
+    made = subprocess.run(["make", "study", f"VENV={BIN.parent}", "CORES=2"], cwd=clone, capture_output=True,
+                          text=True, env=_env(), timeout=600)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    assert "recorded in dvc.lock" in made.stdout
 
     def dvc(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([str(BIN / "dvc"), *args], cwd=clone, capture_output=True, text=True,
                               env=_env(), timeout=600)
 
-    result = dvc("repro")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for stage in ("prepare", "train", "evaluate"):
-        assert f"Running stage '{stage}'" in result.stdout
-    assert (clone / "dvc.lock").is_file() and (clone / "runs" / "grass" / "affgan" / "model.pt").is_file()
-    assert dvc("status", "-q").returncode == 0
+    status = dvc("status")
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
+    repro = dvc("repro")
+    assert repro.returncode == 0, repro.stdout[-3000:] + repro.stderr[-3000:]
+    assert all(f"Stage '{s}' didn't change, skipping" in repro.stdout for s in ("prepare", "train", "evaluate"))
     shown = dvc("metrics", "show", "--json")
-    assert shown.returncode == 0, shown.stderr
-    assert "log10_lr_mse" in shown.stdout and "affgan" in shown.stdout
+    assert shown.returncode == 0 and "log10_lr_mse" in shown.stdout, shown.stdout + shown.stderr
+    staged = subprocess.run(["git", "diff", "--cached", "--name-only"], cwd=clone, capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert staged == [], staged  # dvc.lock stays out of git (.dvc/config autostage = false)
+    ignored = subprocess.run(["git", "status", "--porcelain", "--", ".gitignore"], cwd=clone,
+                             capture_output=True, text=True, check=True).stdout
+    assert ignored == ""  # DVC appended nothing to .gitignore (data/ and runs/ are ignored already)
 
 
 def test_a_fresh_clone_plans_every_rule(tmp_path: Path):
     """Nothing committed is a workflow output, so in a fresh clone Snakemake plans every rule — the toy
     and the provenance too, whose only inputs are code (committed outputs of them were once skipped as
     "Nothing to be done ... missing metadata")."""
-    tracked = subprocess.run(["git", "ls-files", "results", "data", "runs"], cwd=REPO, capture_output=True,
-                             text=True, check=True).stdout.split()
+    tracked = subprocess.run(["git", "ls-files", "results", "data", "runs", "dvc.lock"], cwd=REPO,
+                             capture_output=True, text=True, check=True).stdout.split()
     assert tracked in ([], ["results/README.md"])
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    clone = fresh_clone(tmp_path / "clone")
     (clone / "params.yaml").write_text(yaml.safe_dump(TINY))
     result = subprocess.run([str(BIN / "snakemake"), "--snakefile", "workflow/Snakefile", "-n", "--cores", "1"],
                             cwd=clone, capture_output=True, text=True, env=_env(), timeout=300)

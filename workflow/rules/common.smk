@@ -1,17 +1,19 @@
-# Shared helpers: the validated params, the run lists, and the package files each stage depends on.
+# Shared helpers: the validated params, the run lists, and the package files each step runs.
 import dataclasses
 import json
 from pathlib import Path
 
 import affsr
-from affsr.config import ConfigError, load_params, resolve, resolve_dataset, resolve_toy, rule_resources
+from affsr.codebase import function_imports, import_graph, module_files, source_files
+from affsr.errors import ConfigError
 from affsr.methods import super_resolves
+from affsr.params import load_params, resolve, resolve_dataset, resolve_toy, rule_resources
 from affsr.sources import SOURCES
 
 try:
-    PARAMS = load_params(config)
-except ConfigError as err:
-    raise WorkflowError(f"params.yaml: {err}") from None
+    PARAMS = load_params(config, command_line=workflow.config_settings.config)
+except ConfigError as err:  # the message names params.yaml or --config, and the dotted key
+    raise WorkflowError(str(err)) from None
 
 STUDY = PARAMS.study  # demo | paper (`--config study=paper`)
 DATASETS = list(PARAMS.datasets)
@@ -21,14 +23,73 @@ STOCHASTIC = [m for m in SR_METHODS if {**vars(PARAMS.generator), **PARAMS.metho
 HELDOUT_DENSITY = PARAMS.evaluate.density  # a method name, or "" for no cross-entropy
 REFERENCES = list(PARAMS.evaluate.references) + ["hr"]  # hr: the real images, the realism floor
 EVALUATED = REFERENCES + SR_METHODS
-PACKAGE = Path(affsr.__file__).parent
+PACKAGE = Path(affsr.__file__).parent  # the installed (editable) package: the code the rules run
 CONDA_ENV = "../envs/affsr.yaml"
 
+# The package files each step runs, as its inputs (editing one reruns the step); derived, never listed.
+# A rule runs `affsr <verb>`, and affsr/cli.py imports the verb's implementation inside `cmd_<verb>`, so
+# the files are affsr/cli.py, what it imports at module level, what `cmd_<verb>` (and the helpers it
+# calls) import, and everything those modules import in turn (affsr/codebase.py reads the imports with
+# `ast`). A module split or renamed is followed at the next parse. The methods package loads an
+# objective by name; the graph is read without those dynamic edges and each job adds the objective
+# modules it runs (a training run: its objective and its guide's; an evaluation: the run's and the
+# held-out density model's; the toy: those of its runs), so a new objective file reruns nothing and an
+# edited one reruns exactly the jobs that use it. A change known not to matter (a comment):
+# `snakemake --touch` marks outputs current.
+def _code_files(verbs):
+    """verb → sorted affsr source files `affsr <verb>` runs; read once per parse."""
+    files, graph = module_files(PACKAGE), import_graph(PACKAGE, dynamic=False)
+    if "affsr.cli" not in files:
+        raise WorkflowError(f"{PACKAGE}/cli.py not found: every rule runs `affsr <verb>` (affsr.cli)")
+    at_import = import_graph(PACKAGE, lazy=False, dynamic=False)["affsr.cli"]  # runs before any verb
+    code = {}
+    for verb in verbs:
+        try:
+            entries = function_imports(PACKAGE, "affsr.cli", f"cmd_{verb}")
+        except KeyError as err:
+            raise WorkflowError(f"`affsr {verb}` (a rule's command): {err.args[0]} — the workflow takes the "
+                                f"files a rule depends on from the imports of cmd_{verb}") from None
+        code[verb] = sorted({str(files["affsr.cli"]), *source_files(PACKAGE, entries | at_import, graph)})
+    return code
 
-def code(*modules):
-    """The affsr source files a step runs, as inputs (editing one reruns the step); every step
-    enters through the command line and reads its settings through config."""
-    return [str(PACKAGE / f"{m}.py") for m in ("cli", "config", *modules)]
+
+# every verb the rules run (each names its own, `code("figures")` beside `affsr figures`)
+CODE_FILES = _code_files(["download", "prepare", "train", "evaluate", "aggregate", "figures", "toy", "claims",
+                          "provenance"])
+
+
+OBJECTIVE_GRAPH = import_graph(PACKAGE, dynamic=False)
+
+
+def code(verb, objectives=()):
+    """The affsr source files `affsr <verb>` runs, as a rule's inputs: editing one reruns the rule;
+    ``objectives``: the objective modules (affsr/methods/<name>.py, with what they import) the job loads
+    by name."""
+    extra = source_files(PACKAGE, {f"affsr.methods.{name}" for name in objectives}, OBJECTIVE_GRAPH)
+    return sorted({*CODE_FILES[verb], *extra})
+
+
+def objectives_of(*methods):
+    """The objectives of these params methods (empty names skipped), in order, without repeats."""
+    return list(dict.fromkeys(PARAMS.methods[m].objective for m in methods if m))
+
+
+def train_code(wildcards):
+    """A training run's code: the loop's files, its objective's and its guide's (the guide is rebuilt)."""
+    method = PARAMS.methods[wildcards.method]
+    return code("train", objectives_of(wildcards.method, method.guide))
+
+
+def evaluate_code(wildcards):
+    """An evaluation's code: a trained run's objective (its model is rebuilt) and the density model's."""
+    trained = wildcards.method if wildcards.method not in REFERENCES else ""
+    return code("evaluate", objectives_of(trained, HELDOUT_DENSITY))
+
+
+def toy_code(wildcards):
+    """The toy's code: the objectives of its runs and their guides."""
+    runs = resolve_toy(PARAMS)
+    return code("toy", [run["objective"] for run in (*runs["methods"].values(), *runs["guides"].values())])
 
 
 def run_settings(wildcards):
@@ -49,6 +110,11 @@ def trained_checkpoint(wildcards):
     if wildcards.method in REFERENCES:
         return []
     return [f"runs/{wildcards.dataset}/{wildcards.method}/model.pt"]
+
+
+def train_split(wildcards):
+    """The split a run trains on (`split:` of the method: train, or val for the held-out density)."""
+    return f"data/{wildcards.dataset}/{PARAMS.methods[wildcards.method].split}.npz"
 
 
 def guide_checkpoint(wildcards):

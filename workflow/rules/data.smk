@@ -1,7 +1,7 @@
 rule download:
     """A downloaded source's archive: resumable, retried, SHA-256 checked, moved into place atomically."""
     input:
-        code("download"),
+        code=code("download"),
     output:
         "data/downloads/{dataset}/{filename}",
     params:
@@ -13,15 +13,20 @@ rule download:
         CONDA_ENV
     log:
         "results/logs/download/{dataset}/{filename}.log",
+    benchmark:
+        "results/benchmarks/download/{dataset}/{filename}.tsv"
     shell:
         "affsr download --quiet --dataset {wildcards.dataset} --settings {params.settings:q} "
         "--out {output} > {log} 2>&1"
 
 
 rule prepare:
-    """HR images (patches from disjoint regions, or whole images split by image) + their LR images made with A."""
+    """HR images (patches from disjoint regions, or whole images split by image) + their LR images made with A.
+    Reads the download rule's archive, or nothing (images shipped with scikit-image); a `path:` source
+    (ImageNet) reads a folder outside the study that is not declared: replace its files, then rerun
+    with `--forcerun prepare`."""
     input:
-        code("data", "sources", "images", "operators", "files"),
+        code=code("prepare"),
         archive=downloaded_file,
     output:
         multiext("data/{dataset}/", "train.npz", "val.npz", "test.npz", "manifest.json"),
@@ -35,6 +40,8 @@ rule prepare:
         CONDA_ENV
     log:
         "results/logs/prepare/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}.tsv"
     shell:
         "affsr prepare --quiet --dataset {wildcards.dataset} --settings {params.settings:q} {params.archive} "
         "--out data/{wildcards.dataset} > {log} 2>&1"

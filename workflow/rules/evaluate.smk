@@ -3,8 +3,7 @@ rule evaluate:
     input:
         "data/{dataset}/test.npz",
         "data/{dataset}/manifest.json",
-        code("evaluate", "metrics", "perception", "files", "data", "train", "nets", "density", "operators",
-             "checkpoint", "optim"),
+        code=evaluate_code,
         checkpoint=trained_checkpoint,
         density=density_checkpoint,
     output:
@@ -22,6 +21,8 @@ rule evaluate:
         CONDA_ENV
     log:
         "results/logs/evaluate/{dataset}/{method}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{method}.tsv"
     shell:
         "affsr evaluate --threads {threads} --data data/{wildcards.dataset} --method {wildcards.method} {params.checkpoint} {params.density} "
         "--out {output.metrics} --samples {output.samples} --n-samples {params.n_samples} "
@@ -31,8 +32,9 @@ rule evaluate:
 rule aggregate:
     """One tidy table (dataset, method, metric, value) and a Markdown summary."""
     input:
-        expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=EVALUATED),
-        "results/toy/metrics.csv",
+        metrics=expand("results/eval/{dataset}/{method}.csv", dataset=DATASETS, method=EVALUATED)
+        + ["results/toy/metrics.csv"],
+        code=code("aggregate"),
     output:
         metrics=report("results/metrics.csv", caption="../report/table.rst", category="Metrics",
                        labels={"table": "all metrics"}),
@@ -42,5 +44,7 @@ rule aggregate:
         CONDA_ENV
     log:
         "results/logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
     shell:
-        "affsr aggregate {input} --out {output.metrics} --json {output.json} --summary {output.summary} > {log} 2>&1"
+        "affsr aggregate {input.metrics} --out {output.metrics} --json {output.json} --summary {output.summary} > {log} 2>&1"

@@ -1,26 +1,30 @@
 rule figures:
     """The metrics plot: every data set side by side."""
     input:
-        code("plots"),
         metrics="results/metrics.csv",
+        code=code("figures"),
     output:
         report("results/figures/metrics.png", caption="../report/metrics.rst", category="Metrics"),
     conda:
         CONDA_ENV
     log:
         "results/logs/figures.log",
+    benchmark:
+        "results/benchmarks/figures.tsv"
     shell:
         "affsr figures --metrics {input.metrics} --out-dir results/figures > {log} 2>&1"
 
 
 rule dataset_figures:
     """One data set's sample grid, training curves, likelihood plot and draws: from its own evaluations,
-    so it is drawn while the other data sets still train."""
+    so it is drawn while the other data sets still train. Reads the test split (the grids' LR and HR
+    rows), every evaluated method's samples and the loss log of every run of this study."""
     input:
-        code("plots"),
+        "data/{dataset}/test.npz",
         metrics=lambda w: expand("results/eval/{dataset}/{method}.csv", dataset=w.dataset, method=EVALUATED),
         samples=lambda w: expand("results/samples/{dataset}/{method}.npz", dataset=w.dataset, method=EVALUATED),
         losses=lambda w: expand("results/logs/train/{dataset}/{method}.csv", dataset=w.dataset, method=METHODS),
+        code=code("figures"),
     output:
         report("results/figures/samples_{dataset}.png", caption="../report/samples.rst", category="Samples",
                subcategory="{dataset}", labels={"data set": "{dataset}", "figure": "samples"}),
@@ -38,15 +42,17 @@ rule dataset_figures:
         CONDA_ENV
     log:
         "results/logs/figures/{dataset}.log",
+    benchmark:
+        "results/benchmarks/dataset_figures/{dataset}.tsv"
     shell:
         "affsr figures --no-metrics-plot --metrics {input.metrics} --data data/{wildcards.dataset} "
-        "--methods {params.methods} --out-dir results/figures > {log} 2>&1"
+        "--methods {params.methods} --logs {input.losses} --out-dir results/figures > {log} 2>&1"
 
 
 rule provenance:
     """The effective params (study applied) and the software versions, for the report."""
     input:
-        code(),
+        code=code("provenance"),
     output:
         params=report("results/provenance/params.yaml", caption="../report/provenance.rst",
                       category="Provenance", labels={"file": "effective params"}),
@@ -58,6 +64,8 @@ rule provenance:
         CONDA_ENV
     log:
         "results/logs/provenance.log",
+    benchmark:
+        "results/benchmarks/provenance.tsv"
     shell:
         "affsr provenance --settings {params.settings:q} --out-dir results/provenance > {log} 2>&1"
 
@@ -65,8 +73,8 @@ rule provenance:
 rule claims:
     """The paper's claims, each with our measurement, the paper's value and a computed verdict."""
     input:
-        code("claims", "evaluate"),
         metrics="results/metrics.csv",
+        code=code("claims"),
     output:
         report("results/claims.md", caption="../report/claims.rst", category="Claims",
                labels={"file": "claims table"}),
@@ -76,5 +84,7 @@ rule claims:
         CONDA_ENV
     log:
         "results/logs/claims.log",
+    benchmark:
+        "results/benchmarks/claims.tsv"
     shell:
         "affsr claims --study {params.study} --metrics {input.metrics} --out {output} > {log} 2>&1"

@@ -1,8 +1,7 @@
 rule toy:
     """The 2-D toy MAP experiment (paper §4): Table 1 beside ours, and Fig. 1."""
     input:
-        code("toy", "train", "plots", "methods/base", "methods/pixel", "methods/gan", "methods/dae",
-             "methods/denoiser_guided"),
+        code=toy_code,
     output:
         metrics="results/toy/metrics.csv",
         table=report("results/toy/table1.md", caption="../report/toy_table.rst", category="2-D toy",

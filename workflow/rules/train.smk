@@ -1,11 +1,10 @@
 rule train:
-    """One method on one data set through the shared loop; resumes from runs/.../.resume."""
+    """One method on one data set through the shared loop; resumes from runs/.../.resume (state kept
+    outside the declared outputs on purpose: Snakemake deletes outputs before a rerun)."""
     input:
-        "data/{dataset}/train.npz",
+        train_split,
         "data/{dataset}/manifest.json",
-        code("train", "nets", "density", "data", "operators", "checkpoint", "files", "optim", "methods/base",
-             "methods/__init__"),
-        lambda w: code(f"methods/{PARAMS.methods[w.method].objective}"),
+        code=train_code,
         guide=guide_checkpoint,
     output:
         checkpoint="runs/{dataset}/{method}/model.pt",
