@@ -17,54 +17,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affsr.errors import ConfigError
+from affsr.parse import check_one_of as _one_of
+from affsr.parse import check_ranges as _check
 from affsr.parse import from_dict
 
-CONSTRAINTS = ("projected", "soft", "none")
+#: projected: A⁺x + (I − A⁺A) f; projected_box: that, then the nearest point with 0 ≤ ŷ ≤ 1 (affsr.box_layer).
+CONSTRAINTS = ("projected", "projected_box", "soft", "none")
 #: The data splits every prepared data set has (affsr prepare writes one .npz each).
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: The splits a run may train on: the test split is never trained on.
 TRAINING_SPLITS = SPLITS[:2]
 DEVICES = ("auto", "cpu", "cuda")
-OPERATOR_KINDS = ("gaussian", "box")
+OPERATOR_KINDS = ("gaussian", "box", "area", "bicubic", "motion", "file")
 #: Reference upsamplers evaluate makes without a checkpoint (affsr.metrics.reference_outputs).
 REFERENCES: tuple[str, ...] = ("bicubic", "pinv")
 
 
-def _check(obj: object, *, positive: tuple[str, ...] = (), at_least_one: tuple[str, ...] = (),
-           non_negative: tuple[str, ...] = (), fractions: tuple[str, ...] = ()) -> None:
-    """Range checks of a settings dataclass: ``ValueError("key: must be ...")`` for the first bad field
-    (``fractions``: in [0, 1))."""
-    for key in positive:
-        if not getattr(obj, key) > 0:
-            raise ValueError(f"{key}: must be > 0, got {getattr(obj, key)!r}")
-    for key in at_least_one:
-        if getattr(obj, key) < 1:
-            raise ValueError(f"{key}: must be ≥ 1, got {getattr(obj, key)!r}")
-    for key in non_negative:
-        if getattr(obj, key) < 0:
-            raise ValueError(f"{key}: must be ≥ 0, got {getattr(obj, key)!r}")
-    for key in fractions:
-        if not 0 <= getattr(obj, key) < 1:
-            raise ValueError(f"{key}: must be in [0, 1), got {getattr(obj, key)!r}")
-
-
-def _one_of(value: str, key: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{key}: '{value}' is not one of: {', '.join(choices)}")
-
-
 @dataclass(frozen=True)
 class OperatorConfig:
-    """The degradation A (paper: 9×9 Gaussian, stride 4; σ not stated, we default to 1 HR pixel)."""
+    """The degradation A (paper: 9×9 Gaussian, stride 4; σ not stated: 1 HR pixel). Kinds: affsr.kernels."""
 
     kind: str = "gaussian"
     sigma: float = 1.0
     size: int = 9
     scale: int = 4
+    sigma_x: float = 0.0  # gaussian, anisotropic: std along `angle` (0 = sigma) …
+    sigma_y: float = 0.0  # … and across it (0 = sigma)
+    angle: float = 0.0  # gaussian and motion: degrees, counter-clockwise as displayed, 0 = along the rows
+    length: float = 0.0  # motion: > 0
+    kernel_file: str = ""  # file: a 2-D .npy kernel (normalised on load)
+    origin: tuple[int, ...] = ()  # file: the tap on HR pixel s·i; [] = centre tap, [o] or [oy, ox]
+
+    def recorded(self) -> dict:
+        """These settings as runs, data and checkpoints record them: kind, sigma, size and scale always,
+        any other key only where it differs from its default — so the paper's Gaussian resolves (and a
+        finished study reruns) exactly as before other operator kinds existed."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k in ("kind", "sigma", "size", "scale") or v != defaults[k]}
 
     def __post_init__(self) -> None:
         _one_of(self.kind, "kind", OPERATOR_KINDS)
-        _check(self, positive=("sigma",), at_least_one=("size", "scale"))
+        _check(self, positive=("sigma",), at_least_one=("size", "scale"),
+               non_negative=("sigma_x", "sigma_y", "length"))
+        for key, bad, need in (("length", self.kind == "motion" and not self.length > 0, "> 0 for kind motion"),
+                               ("kernel_file", self.kind == "file" and not self.kernel_file, "a .npy file for kind file"),
+                               ("origin", len(self.origin) > 2 or min(self.origin, default=0) < 0, "[], [o] or [oy, ox] ≥ 0")):
+            if bad:
+                raise ValueError(f"{key}: must be {need}, got {getattr(self, key)!r}")
 
 
 @dataclass(frozen=True)
@@ -314,8 +314,9 @@ class ResourceConfig:
 
 RULES_WITH_RESOURCES = ("download", "prepare", "train", "evaluate", "toy")
 #: The studies of one params.yaml: ``demo`` is the file as it is; every other one is the file with the
-#: section of that name merged over it (``paper``: paper scale on GPUs; ``cpu``: the realism tier).
-STUDIES = ("demo", "paper", "cpu")
+#: section of that name merged over it (``paper``: paper scale on GPUs; ``cpu``: the realism tier;
+#: ``box``: the default study with the box-constrained projection).
+STUDIES = ("demo", "paper", "cpu", "box")
 STUDY_SECTIONS = STUDIES[1:]
 
 
@@ -329,6 +330,7 @@ class Params:
     study: str = "demo"
     paper: dict = field(default_factory=dict)
     cpu: dict = field(default_factory=dict)
+    box: dict = field(default_factory=dict)
     #: Folder (relative to where Snakemake runs) the workflow writes data/, runs/ and results/ into;
     #: "" = right there. A study section sets its own (cpu: studies/cpu), so studies never overwrite
     #: each other's outputs.
@@ -384,4 +386,5 @@ class RunSettings:
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["discriminator"]["widths"] = list(out["discriminator"]["widths"])
+        out["operator"] = self.operator.recorded()
         return out

@@ -6,14 +6,21 @@ every x in the range of A, so the generator can only choose *which* consistent i
 exactly (an approximate inverse would leave a residual A g − x the training objective silently absorbs).
 
 Model of A. Images are treated as periodic (circular boundary) so that A is a structured matrix we can
-invert in closed form. A = S∘K: K is a per-channel circular *correlation* with the (k, k) kernel, S keeps
-every s-th pixel. Precisely, with o = origin,
+invert in closed form. A = S∘K: K is a per-channel circular *correlation* with a (kh, kw) kernel (any
+real taps with a positive sum: rectangular, asymmetric, with negative lobes), S keeps every s-th pixel.
+Precisely, with (oy, ox) = origin,
 
-    (A y)[i, j] = Σ_{a,b} kernel[a, b] · y[(s·i + a − o) mod H, (s·j + b − o) mod W],
+    (A y)[i, j] = Σ_{a,b} kernel[a, b] · y[(s·i + a − oy) mod H, (s·j + b − ox) mod W],
 
 i.e. tap `origin` sits on HR pixel s·i (this equals a true convolution with the flipped kernel; for the
-symmetric Gaussian the two coincide). This is exactly F.pad(circular, o left / k−1−o right) followed by
-F.conv2d(stride=s) without flipping, because conv2d itself computes a correlation.
+symmetric Gaussian the two coincide). This is exactly F.pad(circular, oy top / kh−1−oy bottom, likewise
+ox, kw) followed by F.conv2d(stride=s) without flipping, because conv2d itself computes a correlation.
+
+Built-in operators (``operator.kind``; kernels and their phase in :mod:`affsr.kernels`): ``gaussian``
+(isotropic, the paper's, or anisotropic with sigma_x / sigma_y / angle; LR pixel i centred on HR pixel s·i),
+``box`` = ``area`` (s × s block mean = PIL BOX; centred on s·i + (s − 1)/2), ``bicubic`` (PIL BICUBIC /
+MATLAB imresize, a = −0.5, support 2s; centred on s·i + (s − 1)/2), ``motion`` (line of `length` pixels at
+`angle`; centred on s·i) and ``file`` (a 2-D .npy kernel, normalised to sum 1; its origin tap on s·i).
 
 Why A⁺ is cheap. A shift by s HR pixels commutes with A as a shift by one LR pixel, so A Aᵀ is
 shift-invariant on the LR grid: a (block-)circulant matrix, diagonalised by the 2-D DFT of the LR grid.
@@ -39,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from affsr import kernels
 from affsr.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -48,69 +56,106 @@ Shape = tuple[int, ...]
 
 
 class Downsampling:
-    """Linear operator A = stride-s subsampling ∘ circular correlation with a (k, k) kernel, per channel."""
+    """Linear operator A = stride-s subsampling ∘ circular correlation with a (kh, kw) kernel, per channel.
+
+    ``origin``: the tap on HR pixel s·i, (oy, ox) or one int for both axes (default: the centre tap
+    ((kh − 1)//2, (kw − 1)//2)). ``name`` and ``details`` (the builder's settings) are what
+    :meth:`describe` records; the constructors below set them, a hand-made kernel is ``custom``.
+    """
 
     tol: float = 1e-10  # relative eigenvalue cut-off for (A Aᵀ)⁺; eigenvalues of A Aᵀ are σ²(A)
 
-    def __init__(self, kernel: Tensor, scale: int, origin: int | None = None, name: str = "custom"):
+    def __init__(self, kernel: Tensor, scale: int, origin: int | tuple[int, int] | None = None,
+                 name: str = "custom", details: dict | None = None):
         kernel = torch.as_tensor(kernel).detach()
-        if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
-            raise ValueError(f"kernel must be a square 2-D (k, k) tensor, got shape {tuple(kernel.shape)}")
+        if kernel.ndim != 2 or min(kernel.shape) < 1:
+            raise ValueError(f"kernel must be a 2-D (kh, kw) tensor, got shape {tuple(kernel.shape)}")
         if int(scale) != scale or scale < 1:
             raise ValueError(f"scale must be a positive integer, got {scale}")
-        if (kernel < 0).any():
-            raise ValueError("kernel must be non-negative")
-        k = kernel.shape[0]
-        origin = (k - 1) // 2 if origin is None else int(origin)
-        if not 0 <= origin < k:
-            raise ValueError(f"origin {origin} outside kernel of size {k}")
+        if not torch.isfinite(kernel).all() or not kernel.sum() > 0:
+            raise ValueError("kernel must be finite with a positive sum (a blur)")
+        kh, kw = kernel.shape
+        if origin is None:
+            origin = ((kh - 1) // 2, (kw - 1) // 2)
+        oy, ox = (int(origin), int(origin)) if isinstance(origin, int) else (int(origin[0]), int(origin[1]))
+        if not (0 <= oy < kh and 0 <= ox < kw):
+            raise ValueError(f"origin {origin} outside kernel of size {kh}x{kw}")
         # Kept in float64 on CPU as the reference copy; per-dtype/device copies are cached in _weights.
         self.kernel: Tensor = kernel.to(torch.float64).clone()
         self.scale: int = int(scale)
-        self.origin: int = origin
+        self.origin: tuple[int, int] = (oy, ox)
         self.name = name
-        self.sigma: float | None = None
+        self.details: dict = dict(details or {})
         self._weights: dict[tuple, Tensor] = {}
         self._spectra: dict[tuple, Tensor] = {}  # (h, w, device) -> Ĝ⁺ on the LR grid, float64
 
-    # ---- constructors -------------------------------------------------------------------------------
+    # ---- constructors (the kernels: affsr.kernels) -----------------------------------------------------
     @classmethod
     def gaussian(cls, sigma: float = 1.0, size: int = 9, scale: int = 4) -> "Downsampling":
         """Normalised separable Gaussian, centred on tap (size−1)//2. The paper uses 9x9, stride 4."""
-        if sigma <= 0 or size < 1:
-            raise ValueError(f"gaussian needs sigma > 0 and size >= 1, got sigma={sigma}, size={size}")
-        t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-        g = torch.exp(-(t**2) / (2 * sigma**2))
-        op = cls(torch.outer(g, g) / torch.outer(g, g).sum(), scale, name="gaussian")
-        op.sigma = float(sigma)
+        kernel, origin = kernels.gaussian(sigma, size)
+        return cls(kernel, scale, origin, name="gaussian", details={"sigma": float(sigma)})
+
+    @classmethod
+    def anisotropic_gaussian(cls, sigma_x: float, sigma_y: float, angle: float = 0.0, size: int = 9,
+                             scale: int = 4) -> "Downsampling":
+        """Gaussian with std sigma_x along ``angle`` degrees and sigma_y across it; equal sigmas give
+        :meth:`gaussian` (and its description)."""
+        if sigma_x == sigma_y:
+            return cls.gaussian(sigma_x, size, scale)
+        kernel, origin = kernels.anisotropic_gaussian(sigma_x, sigma_y, angle, size)
+        details = {"sigma_x": float(sigma_x), "sigma_y": float(sigma_y), "angle": float(angle)}
+        return cls(kernel, scale, origin, name="gaussian", details=details)
+
+    @classmethod
+    def box(cls, scale: int, name: str = "box") -> "Downsampling":
+        """Block average: LR pixel i is the mean of HR pixels s·i … s·i+s−1 (in both directions)."""
+        kernel, origin = kernels.box(scale)
+        return cls(kernel, scale, origin, name=name)
+
+    @classmethod
+    def bicubic(cls, scale: int) -> "Downsampling":
+        """PIL's / MATLAB's antialiased bicubic reduction by ``scale`` (a = −0.5)."""
+        kernel, origin = kernels.bicubic(scale)
+        return cls(kernel, scale, origin, name="bicubic")
+
+    @classmethod
+    def motion(cls, length: float, angle: float, scale: int) -> "Downsampling":
+        """Linear motion blur of ``length`` HR pixels at ``angle`` degrees."""
+        kernel, origin = kernels.motion(length, angle)
+        return cls(kernel, scale, origin, name="motion", details={"length": float(length), "angle": float(angle)})
+
+    @classmethod
+    def from_kernel(cls, kernel: Tensor, scale: int, origin: int | tuple[int, int] | None = None) -> "Downsampling":
+        """Kind ``file``: a kernel given by its values, which the description records (so a data set made
+        with it can be rebuilt without the file)."""
+        kernel = torch.as_tensor(kernel, dtype=torch.float64)
+        op = cls(kernel, scale, origin, name="file")
+        op.details = {"kernel": op.kernel.tolist()}
         return op
 
-    @classmethod
-    def box(cls, scale: int) -> "Downsampling":
-        """Block average: LR pixel i is the mean of HR pixels s·i … s·i+s−1 (in both directions)."""
-        return cls(torch.ones(scale, scale, dtype=torch.float64) / scale**2, scale, origin=0, name="box")
-
-    @classmethod
-    def from_config(cls, kind: str, scale: int, sigma: float = 1.0, size: int = 9) -> "Downsampling":
-        if kind == "gaussian":
-            return cls.gaussian(sigma=sigma, size=size, scale=scale)
-        if kind == "box":
-            return cls.box(scale)
-        raise ValueError(f"unknown downsampling kind {kind!r}; allowed kinds: 'gaussian', 'box'")
-
     def describe(self) -> dict:
-        d = {"name": self.name, "scale": self.scale, "kernel_size": self.kernel_size, "origin": self.origin}
-        if self.sigma is not None:
-            d["sigma"] = self.sigma
+        """JSON-ready description; :func:`operator_from_description` rebuilds exactly this operator.
+        ``kernel_size`` and ``origin`` are ints for square kernels / equal origins, else [rows, columns]."""
+        kh, kw = self.kernel.shape
+        d = {"name": self.name, "scale": self.scale, "kernel_size": kh if kh == kw else [kh, kw],
+             "origin": self.origin[0] if self.origin[0] == self.origin[1] else list(self.origin)}
+        d.update(self.details)
         return d
+
+    @property
+    def sigma(self) -> float | None:
+        """The isotropic Gaussian's σ (HR pixels), None for every other kernel."""
+        return self.details.get("sigma")
 
     def __repr__(self) -> str:
         return f"Downsampling({', '.join(f'{k}={v}' for k, v in self.describe().items())})"
 
     # ---- shapes ---------------------------------------------------------------------------------------
     @property
-    def kernel_size(self) -> int:
-        return self.kernel.shape[0]
+    def kernel_shape(self) -> tuple[int, int]:
+        """(kh, kw)."""
+        return tuple(self.kernel.shape)
 
     def hr_shape(self, lr_shape: Shape) -> Shape:
         """(…, h, w) -> (…, h·s, w·s)."""
@@ -124,12 +169,12 @@ class Downsampling:
         return (*lead, H // self.scale, W // self.scale)
 
     def _check_hr(self, H: int, W: int, what: str = "HR size") -> None:
-        s, k = self.scale, self.kernel_size
+        s, (kh, kw) = self.scale, self.kernel_shape
         if H % s or W % s:
             raise ValueError(f"{what} {H}x{W} is not divisible by scale {s}")
         # Circular padding wraps at most once, so the image must cover the kernel support.
-        if H < k or W < k:
-            raise ValueError(f"{what} {H}x{W} is smaller than the {k}x{k} kernel (scale {s})")
+        if H < kh or W < kw:
+            raise ValueError(f"{what} {H}x{W} is smaller than the {kh}x{kw} kernel (scale {s})")
 
     @staticmethod
     def _check_4d(t: Tensor, what: str) -> None:
@@ -137,7 +182,7 @@ class Downsampling:
             raise ValueError(f"{what} must be a 4-D (B, C, H, W) tensor, got shape {tuple(t.shape)}")
 
     def _weight(self, channels: int, like: Tensor) -> Tensor:
-        """Depthwise conv weight (C, 1, k, k) in the dtype/device of `like`."""
+        """Depthwise conv weight (C, 1, kh, kw) in the dtype/device of `like`."""
         key = (like.dtype, like.device)
         if key not in self._weights:
             self._weights[key] = self.kernel.to(dtype=like.dtype, device=like.device)[None, None]
@@ -148,22 +193,22 @@ class Downsampling:
         """A·y: (B, C, H, W) -> (B, C, H/s, W/s)."""
         self._check_4d(y, "HR input")
         self._check_hr(*y.shape[-2:])
-        k, o = self.kernel_size, self.origin
+        (kh, kw), (oy, ox) = self.kernel_shape, self.origin
         # Pad (left, right, top, bottom): padded index p holds original pixel (p − o) mod H.
-        yp = F.pad(y, (o, k - 1 - o, o, k - 1 - o), mode="circular")
+        yp = F.pad(y, (ox, kw - 1 - ox, oy, kh - 1 - oy), mode="circular")
         return F.conv2d(yp, self._weight(y.shape[1], y), stride=self.scale, groups=y.shape[1])
 
     def adjoint(self, x: Tensor) -> Tensor:
         """Aᵀ·x: (B, C, h, w) -> (B, C, h·s, w·s); the exact transpose of __call__."""
         self._check_4d(x, "LR input")
-        s, k, o = self.scale, self.kernel_size, self.origin
+        s, (oy, ox) = self.scale, self.origin
         H, W = x.shape[-2] * s, x.shape[-1] * s
         self._check_hr(H, W, what=f"LR size {x.shape[-2]}x{x.shape[-1]} gives HR size")
         # Transpose of (strided correlation on the padded image): lands on padded coordinates,
-        # of size (h−1)s + k; output_padding s−1 extends it to the full padded size H + k − 1.
+        # of size (h−1)s + kh; output_padding s−1 extends it to the full padded size H + kh − 1 (and for W).
         z = F.conv_transpose2d(x, self._weight(x.shape[1], x), stride=s, groups=x.shape[1], output_padding=s - 1)
         # Transpose of circular padding: fold padded index p back onto pixel (p − o) mod H.
-        return self._fold(self._fold(z, H, o, dim=-2), W, o, dim=-1)
+        return self._fold(self._fold(z, H, oy, dim=-2), W, ox, dim=-1)
 
     @staticmethod
     def _fold(z: Tensor, n: int, o: int, dim: int) -> Tensor:
@@ -227,9 +272,10 @@ def grid_offset(op: Downsampling) -> tuple[float, float]:
     tap (0 for the centred Gaussian; (s − 1)/2 for the box, whose LR pixel i averages HR pixels
     s·i … s·i + s − 1)."""
     k = op.kernel.to(torch.float64)
-    taps = torch.arange(k.shape[0], dtype=torch.float64) - op.origin
+    rows = torch.arange(k.shape[0], dtype=torch.float64) - op.origin[0]
+    cols = torch.arange(k.shape[1], dtype=torch.float64) - op.origin[1]
     total = float(k.sum())
-    return float((k.sum(1) * taps).sum()) / total, float((k.sum(0) * taps).sum()) / total
+    return float((k.sum(1) * rows).sum()) / total, float((k.sum(0) * cols).sum()) / total
 
 
 def _keys_weights(t: float, a: float = -0.75) -> list[float]:
@@ -287,17 +333,49 @@ def cubic_upsample(x: Tensor, scale: int, offset: tuple[float, float] = (0.0, 0.
 
 def build_operator(cfg: OperatorConfig) -> Downsampling:
     """A from the ``operator`` settings (:class:`affsr.config.OperatorConfig`: params.yaml, a run's
-    settings or a checkpoint's) — the one place those settings become an operator."""
-    return Downsampling.from_config(cfg.kind, cfg.scale, sigma=cfg.sigma, size=cfg.size)
+    settings or a checkpoint's) — the one place those settings become an operator. Kind ``file`` reads
+    ``cfg.kernel_file`` (a ConfigError naming the file if it is not a usable kernel)."""
+    kind, s = cfg.kind, cfg.scale
+    if kind == "gaussian":
+        return Downsampling.anisotropic_gaussian(cfg.sigma_x or cfg.sigma, cfg.sigma_y or cfg.sigma, cfg.angle,
+                                                 cfg.size, s)
+    if kind in ("box", "area"):
+        return Downsampling.box(s, name=kind)
+    if kind == "bicubic":
+        return Downsampling.bicubic(s)
+    if kind == "motion":
+        return Downsampling.motion(cfg.length, cfg.angle, s)
+    if kind == "file":
+        kernel, origin = kernels.from_file(cfg.kernel_file, cfg.origin)
+        return Downsampling.from_kernel(kernel, s, origin)
+    raise ValueError(f"unknown operator kind {kind!r}")  # OperatorConfig refuses it first
+
+
+def _from_description(d: dict) -> Downsampling:
+    """The constructor call behind a description (KeyError for a missing setting: no default filled in)."""
+    kind, s = d["name"], d["scale"]
+    if kind == "gaussian" and "sigma" in d:
+        return Downsampling.gaussian(d["sigma"], d["kernel_size"], s)
+    if kind == "gaussian":
+        return Downsampling.anisotropic_gaussian(d["sigma_x"], d["sigma_y"], d["angle"], d["kernel_size"], s)
+    if kind in ("box", "area"):
+        return Downsampling.box(s, name=kind)
+    if kind == "bicubic":
+        return Downsampling.bicubic(s)
+    if kind == "motion":
+        return Downsampling.motion(d["length"], d["angle"], s)
+    if kind == "file":
+        origin = d["origin"]
+        return Downsampling.from_kernel(d["kernel"], s, origin if isinstance(origin, int) else tuple(origin))
+    raise ValueError(f"unknown kind {kind!r}")
 
 
 def operator_from_description(description: dict) -> Downsampling:
     """A from the description a data set's manifest records (``Downsampling.describe()``): the operator
-    the data were made with, with no default filled in."""
+    the data were made with, with no default filled in. Kind ``file`` needs no file: its description
+    holds the (normalised) kernel values themselves, so moving or editing the .npy cannot change A."""
     try:
-        kind = description["name"]
-        sigma = description["sigma"] if kind == "gaussian" else 1.0
-        op = Downsampling.from_config(kind, description["scale"], sigma=sigma, size=description["kernel_size"])
+        op = _from_description(description)
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"not a description of an operator A: {description!r} ({err})") from None
     if op.describe() != description:  # e.g. another origin: not an operator affsr can rebuild

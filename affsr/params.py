@@ -25,6 +25,7 @@ from affsr.config import (
     STUDIES,
     STUDY_SECTIONS,
     GeneratorConfig,
+    OperatorConfig,
     Params,
     ResourceConfig,
     TrainConfig,
@@ -195,12 +196,19 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
         "guide": m.guide,
         "options": dict(m.options),
         "train": train,
-        "operator": dataclasses.asdict(params.operator),
+        "operator": params.operator.recorded(),
         "generator": {**dataclasses.asdict(params.generator), **m.generator},
         "discriminator": {"widths": list(params.discriminator.widths)},
         "denoiser": dataclasses.asdict(params.denoiser),
         "density": dataclasses.asdict(params.density),
     }
+
+
+def operator_named(kind: str, scale: int, kernel_file: str | None = None) -> OperatorConfig:
+    """A by name at ``scale`` (``affsr upscale/downsample --operator``; ``kernel_file`` for kind file),
+    with each kind's defaults; a bad combination is a ConfigError naming --operator."""
+    values = {"kind": kind, "scale": int(scale), **({"kernel_file": kernel_file} if kernel_file else {})}
+    return from_dict(OperatorConfig, values, "--operator")
 
 
 def rule_resources(params: Params, rule: str) -> ResourceConfig:
@@ -216,7 +224,7 @@ def resolve_dataset(params: Params, dataset: str) -> dict:
     return {
         **ds,
         "seed": params.seed,
-        "operator": dataclasses.asdict(params.operator),
+        "operator": params.operator.recorded(),
     }
 
 
@@ -227,6 +235,9 @@ TOY_GUIDE_SLOT = 99
 def _toy_run(params: Params, name: str, slot: int) -> dict:
     """One toy run: the method's objective, constraint and options with the toy's overrides."""
     toy, method = params.toy, params.methods[name]
+    if method.constraint == "projected_box":
+        raise ConfigError(f"params.toy.skip: method '{name}' uses constraint projected_box, whose [0, 1] box is "
+                          "for images, not the 2-D toy: add it to toy.skip")
     layers = [toy.objectives.get(method.objective), toy.methods.get(name)]
     train = {**toy.train}
     options = {**method.options}

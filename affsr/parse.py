@@ -99,3 +99,30 @@ def from_dict(cls: type, data: Any, where: str = "params") -> Any:
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"{where}.{err}") from None
+
+
+# ---- range checks of settings dataclasses (their __post_init__; from_dict reports them under the key) ----
+
+
+def check_ranges(obj: object, *, positive: tuple[str, ...] = (), at_least_one: tuple[str, ...] = (),
+           non_negative: tuple[str, ...] = (), fractions: tuple[str, ...] = ()) -> None:
+    """Range checks of a settings dataclass: ``ValueError("key: must be ...")`` for the first bad field
+    (``fractions``: in [0, 1))."""
+    for key in positive:
+        if not getattr(obj, key) > 0:
+            raise ValueError(f"{key}: must be > 0, got {getattr(obj, key)!r}")
+    for key in at_least_one:
+        if getattr(obj, key) < 1:
+            raise ValueError(f"{key}: must be ≥ 1, got {getattr(obj, key)!r}")
+    for key in non_negative:
+        if getattr(obj, key) < 0:
+            raise ValueError(f"{key}: must be ≥ 0, got {getattr(obj, key)!r}")
+    for key in fractions:
+        if not 0 <= getattr(obj, key) < 1:
+            raise ValueError(f"{key}: must be in [0, 1), got {getattr(obj, key)!r}")
+
+
+def check_one_of(value: str, key: str, choices: tuple[str, ...]) -> None:
+    """``ValueError("key: 'value' is not one of: ...")`` for a dataclass's ``__post_init__``."""
+    if value not in choices:
+        raise ValueError(f"{key}: '{value}' is not one of: {', '.join(choices)}")

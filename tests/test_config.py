@@ -20,7 +20,7 @@ from affsr.config import (
 )
 
 BAD = [
-    (OperatorConfig, {"kind": "bicubic"}, "kind: 'bicubic' is not one of: gaussian, box"),
+    (OperatorConfig, {"kind": "lanczos"}, "kind: 'lanczos' is not one of: gaussian, box, area, bicubic, motion, file"),
     (OperatorConfig, {"sigma": 0.0}, "sigma: must be > 0"),
     (OperatorConfig, {"scale": 0}, "scale: must be ≥ 1"),
     (DatasetConfig, {"source": "s", "n_test": 0}, "n_test: must be ≥ 1"),

@@ -9,10 +9,18 @@ from affsr.errors import ConfigError
 from affsr.operators import AffineProjection, Downsampling, build_operator, operator_from_description
 
 
-def random_kernel(k: int = 5, seed: int = 0) -> torch.Tensor:
+def random_kernel(k: int | tuple[int, int] = 5, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    kern = torch.rand(k, k, generator=g, dtype=torch.float64) + 0.1
+    kern = torch.rand(*((k, k) if isinstance(k, int) else k), generator=g, dtype=torch.float64) + 0.1
     return kern / kern.sum()
+
+
+def rank_deficient_3x2(s: int) -> Downsampling:
+    """Rows: a 2-tap mean; columns: taps at ±1 only. At stride 2 neighbouring LR pixels share HR column
+    2i + 1 and Σ_aliases |cos ω|² = 2cos²(ω_lr/2) vanishes at ω_lr = π (on an even LR width): A Aᵀ is
+    singular. (At strides 3, 4, 8 the LR pixels see disjoint columns: full rank.)"""
+    return Downsampling(torch.outer(torch.tensor([0.5, 0.5]), torch.tensor([0.5, 0.0, 0.5])).double(), s,
+                        origin=(0, 1))
 
 
 KERNELS = {
@@ -22,9 +30,27 @@ KERNELS = {
     "box": lambda s: Downsampling.box(s),
     "random5": lambda s: Downsampling(random_kernel(5), s),
     "random5_origin0": lambda s: Downsampling(random_kernel(5, seed=1), s, origin=0),
+    # every kind of operator.kind, through its settings
+    **{f"cfg_{kind}": (lambda s, kw=kw: build_operator(OperatorConfig(scale=s, **kw))) for kind, kw in [
+        ("aniso", {"sigma_x": 2.0, "sigma_y": 0.6, "angle": 30.0}), ("area", {"kind": "area"}),
+        ("bicubic", {"kind": "bicubic"}), ("motion", {"kind": "motion", "length": 5.0, "angle": 30.0}),
+        ("motion_h", {"kind": "motion", "length": 7.0}),
+        ("motion_v", {"kind": "motion", "length": 4.0, "angle": 90.0})]},
+    # rectangular and asymmetric, one origin per axis
+    "random3x5_origin0_4": lambda s: Downsampling(random_kernel((3, 5), seed=5), s, origin=(0, 4)),
+    "random6x2": lambda s: Downsampling(random_kernel((6, 2), seed=6), s),
+    "rank_deficient_3x2": rank_deficient_3x2,
 }
-# Non-square HR sizes (>= 9 for the 9-tap kernels) so a swapped H/W would show up.
-SIZES = {2: (12, 10), 3: (12, 9), 4: (16, 12)}
+# Non-square HR sizes (>= 9 for the 9-tap kernels) so a swapped H/W would show up; larger where a kernel
+# is (bicubic: 4s taps).
+SIZES = {2: (12, 16), 3: (12, 9), 4: (16, 12), 8: (32, 40)}  # w even at s = 2: see rank_deficient_3x2
+
+
+def hr_size(op: Downsampling) -> tuple[int, int]:
+    s, (kh, kw) = op.scale, op.kernel_shape
+    H, W = SIZES[s]
+    H, W = max(H, -(-kh // s) * s), max(W, -(-kw // s) * s)
+    return (H, W + s) if H == W else (H, W)
 
 
 def dense(fn, in_shape) -> np.ndarray:
@@ -52,40 +78,55 @@ def assert_penrose(A: np.ndarray, P: np.ndarray, atol: float) -> None:
     np.testing.assert_allclose(PA.T, PA, atol=atol)
 
 
-@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
 @pytest.mark.parametrize("kname", list(KERNELS))
 def test_pinv_matches_numpy_and_penrose(kname, scale):
     op = KERNELS[kname](scale)
-    A, At, P = dense_ops(op, *SIZES[scale])
+    A, At, P = dense_ops(op, *hr_size(op))
     np.testing.assert_allclose(At, A.T, atol=1e-12)  # adjoint is the exact transpose
     P_ref = numpy_pinv(op, A)
     assert np.linalg.matrix_rank(P_ref) == np.linalg.matrix_rank(P)
     # Relative to the size of A⁺ (large for ill-conditioned gauss2.0 at scale 2).
     np.testing.assert_allclose(P, P_ref, atol=1e-10 * max(1.0, np.abs(P_ref).max()))
     assert_penrose(A, P, atol=1e-10)
+    if kname == "rank_deficient_3x2" and scale == 2:
+        assert np.linalg.matrix_rank(A) < A.shape[0]  # really rank-deficient: the threshold is exercised
+
+
+def test_file_kernel_pinv_matches_numpy_and_penrose(tmp_path):
+    """Kind ``file``, rectangular and asymmetric with its own origin, from an unnormalised .npy."""
+    np.save(tmp_path / "k.npy", 7.0 * random_kernel((3, 5), seed=7).numpy())
+    for s in (2, 3):
+        op = build_operator(OperatorConfig(kind="file", kernel_file=str(tmp_path / "k.npy"), origin=(2, 1), scale=s))
+        assert op.kernel_shape == (3, 5) and op.origin == (2, 1)
+        A, At, P = dense_ops(op, *SIZES[s])
+        np.testing.assert_allclose(At, A.T, atol=1e-12)
+        np.testing.assert_allclose(P, numpy_pinv(op, A), atol=1e-10 * max(1.0, np.abs(P).max()))
+        assert_penrose(A, P, atol=1e-10)
 
 
 def reference_downsample(y: np.ndarray, kern: np.ndarray, s: int, o: int) -> np.ndarray:
     """Loop definition: x[i,j] = Σ_ab kern[a,b] y[(s i + a − o) mod H, (s j + b − o) mod W]."""
     H, W = y.shape
-    k = kern.shape[0]
+    (kh, kw), (oy, ox) = kern.shape, ((o, o) if isinstance(o, int) else o)
     x = np.zeros((H // s, W // s))
     for i in range(H // s):
         for j in range(W // s):
-            for a in range(k):
-                for b in range(k):
-                    x[i, j] += kern[a, b] * y[(s * i + a - o) % H, (s * j + b - o) % W]
+            for a in range(kh):
+                for b in range(kw):
+                    x[i, j] += kern[a, b] * y[(s * i + a - oy) % H, (s * j + b - ox) % W]
     return x
 
 
-@pytest.mark.parametrize("origin", [None, 0, 3])
-def test_forward_matches_loop_reference(origin):
-    kern = random_kernel(5, seed=2)  # asymmetric, so orientation and origin are pinned
+@pytest.mark.parametrize("shape, origin, expected", [(5, None, 2), (5, 0, 0), (5, 3, 3), ((3, 5), None, (1, 2)),
+                                                     ((3, 5), (0, 4), (0, 4)), ((6, 2), (5, 0), (5, 0))])
+def test_forward_matches_loop_reference(shape, origin, expected):
+    kern = random_kernel(shape, seed=2)  # asymmetric, so orientation and origin are pinned
     op = Downsampling(kern, 3, origin=origin)
+    assert op.origin == ((expected, expected) if isinstance(expected, int) else expected)
     y = torch.randn(12, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     got = op(y[None, None])[0, 0].numpy()
-    o = 2 if origin is None else origin
-    np.testing.assert_allclose(got, reference_downsample(y.numpy(), kern.numpy(), 3, o), atol=1e-12)
+    np.testing.assert_allclose(got, reference_downsample(y.numpy(), kern.numpy(), 3, expected), atol=1e-12)
 
 
 def test_box_is_block_average():
@@ -96,14 +137,12 @@ def test_box_is_block_average():
 
 
 def test_gaussian_and_config():
-    op = Downsampling.from_config("gaussian", 4)
+    op = build_operator(OperatorConfig())
     assert op.describe() == {"name": "gaussian", "scale": 4, "kernel_size": 9, "origin": 4, "sigma": 1.0}
     assert torch.isclose(op.kernel.sum(), torch.tensor(1.0, dtype=torch.float64))
     torch.testing.assert_close(op.kernel, op.kernel.T)
     torch.testing.assert_close(op.kernel, op.kernel.flip(0))
     assert op.kernel.argmax() == 4 * 9 + 4
-    with pytest.raises(ValueError, match="gaussian.*box"):
-        Downsampling.from_config("bicubic", 4)
 
 
 def test_projection_consistency_float32():
@@ -184,12 +223,17 @@ def test_bad_shapes_rejected(call, match):
 
 
 def test_bad_kernels_rejected():
-    with pytest.raises(ValueError, match="square"):
-        Downsampling(torch.ones(3, 4), 2)
-    with pytest.raises(ValueError, match="non-negative"):
-        Downsampling(-torch.ones(3, 3), 2)
-    with pytest.raises(ValueError, match="origin"):
-        Downsampling(torch.ones(3, 3), 2, origin=3)
+    for kernel in (torch.ones(3), torch.ones(2, 3, 4), torch.ones(0, 3)):
+        with pytest.raises(ValueError, match="2-D"):
+            Downsampling(kernel, 2)
+    for kernel in (-torch.ones(3, 3), torch.zeros(3, 3), torch.tensor([[1.0, float("nan")]])):
+        with pytest.raises(ValueError, match="positive sum"):
+            Downsampling(kernel, 2)
+    for origin in (3, (0, 4), (-1, 0)):
+        with pytest.raises(ValueError, match="origin"):
+            Downsampling(torch.ones(3, 4), 2, origin=origin)
+    with pytest.raises(ValueError, match="16x16 is smaller than the 3x17 kernel"):
+        Downsampling(torch.ones(3, 17), 2)(torch.zeros(1, 1, 16, 16))
 
 
 @pytest.mark.parametrize("HW", [(8, 8), (8, 12)])
@@ -245,7 +289,7 @@ def test_cubic_upsample_boundaries_differ_only_at_the_edges():
 
 def _same_operator(a: Downsampling, b: Downsampling) -> None:
     assert torch.equal(a.kernel, b.kernel)
-    assert (a.scale, a.origin, a.name, a.sigma) == (b.scale, b.origin, b.name, b.sigma)
+    assert (a.scale, a.origin, a.name, a.sigma, a.details) == (b.scale, b.origin, b.name, b.sigma, b.details)
     assert a.describe() == b.describe()
 
 
@@ -253,32 +297,67 @@ def _same_operator(a: Downsampling, b: Downsampling) -> None:
 # ---- A from its settings and from its description (build_operator, operator_from_description) ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cfg", [OperatorConfig(), OperatorConfig(sigma=1.7, size=7, scale=2),
-                                 OperatorConfig(kind="box", scale=3)])
-def test_build_operator_equals_downsampling_from_config(cfg):
+@pytest.mark.parametrize("cfg, expected", [
+    (OperatorConfig(), lambda: Downsampling.gaussian(1.0, 9, 4)),
+    (OperatorConfig(sigma=1.7, size=7, scale=2), lambda: Downsampling.gaussian(1.7, 7, 2)),
+    (OperatorConfig(kind="box", scale=3), lambda: Downsampling.box(3)),
+    (OperatorConfig(kind="area", scale=3), lambda: Downsampling.box(3, name="area")),
+    (OperatorConfig(kind="bicubic", scale=2), lambda: Downsampling.bicubic(2)),
+    (OperatorConfig(kind="motion", length=6.0, angle=45.0, scale=3), lambda: Downsampling.motion(6.0, 45.0, 3)),
+    (OperatorConfig(sigma_x=2.0, sigma_y=0.5, angle=10.0, scale=2),
+     lambda: Downsampling.anisotropic_gaussian(2.0, 0.5, 10.0, 9, 2)),
+])
+def test_build_operator_equals_the_constructor(cfg, expected):
     built = build_operator(cfg)
-    _same_operator(built, Downsampling.from_config(cfg.kind, cfg.scale, sigma=cfg.sigma, size=cfg.size))
+    _same_operator(built, expected())
     assert built.scale == cfg.scale and built.name == cfg.kind
 
 
-def test_build_operator_reads_every_setting():
+def test_build_operator_reads_every_setting(tmp_path):
     base = build_operator(OperatorConfig(sigma=1.0, size=9, scale=4))
     for changed in (OperatorConfig(sigma=2.0, size=9, scale=4), OperatorConfig(sigma=1.0, size=7, scale=4),
                     OperatorConfig(sigma=1.0, size=9, scale=2)):
         assert build_operator(changed).describe() != base.describe()
+    from dataclasses import replace
+
+    np.save(tmp_path / "k.npy", random_kernel((3, 5)).numpy())
+    for cfg, changes in [
+        (OperatorConfig(sigma_x=2.0, sigma_y=0.5, angle=10.0),
+         ({"sigma_x": 2.5}, {"sigma_y": 0.7}, {"angle": 20.0}, {"size": 11}, {"scale": 2})),
+        (OperatorConfig(kind="motion", length=5.0, angle=10.0), ({"length": 6.0}, {"angle": 20.0}, {"scale": 2})),
+        (OperatorConfig(kind="file", kernel_file=str(tmp_path / "k.npy")), ({"origin": (0, 0)}, {"scale": 2})),
+    ]:
+        for change in changes:
+            assert build_operator(cfg).describe() != build_operator(replace(cfg, **change)).describe()
 
 
-@pytest.mark.parametrize("op", [Downsampling.gaussian(1.0, 9, 4), Downsampling.gaussian(0.6, 5, 2),
-                                Downsampling.box(4), Downsampling.box(2)], ids=repr)
-def test_operator_from_description_reproduces_the_operator(op):
-    _same_operator(operator_from_description(op.describe()), op)
+def _every_kind(tmp_path) -> list[Downsampling]:
+    np.save(tmp_path / "k.npy", 3.0 * random_kernel((3, 5), seed=8).numpy())
+    return [Downsampling.gaussian(1.0, 9, 4), Downsampling.gaussian(0.6, 5, 2), Downsampling.box(4),
+            Downsampling.box(2), Downsampling.box(3, name="area"), Downsampling.bicubic(4), Downsampling.bicubic(3),
+            Downsampling.motion(7.0, 0.0, 2), Downsampling.motion(5.5, 33.0, 3),
+            Downsampling.anisotropic_gaussian(2.0, 0.7, -20.0, 11, 4),
+            build_operator(OperatorConfig(kind="file", kernel_file=str(tmp_path / "k.npy"), scale=2)),
+            build_operator(OperatorConfig(kind="file", kernel_file=str(tmp_path / "k.npy"), origin=(2, 0), scale=3))]
 
 
-def test_operator_from_description_survives_json():
+def test_operator_from_description_reproduces_every_kind_through_json(tmp_path):
     import json
 
-    op = Downsampling.gaussian(1.3, 7, 2)
-    _same_operator(operator_from_description(json.loads(json.dumps(op.describe()))), op)
+    for op in _every_kind(tmp_path):
+        _same_operator(operator_from_description(op.describe()), op)
+        _same_operator(operator_from_description(json.loads(json.dumps(op.describe()))), op)
+
+
+def test_descriptions_of_the_studys_operators_are_unchanged(tmp_path):
+    """Data manifests compare these dicts: the old kinds keep their old descriptions, key for key."""
+    assert build_operator(OperatorConfig()).describe() == {"name": "gaussian", "scale": 4, "kernel_size": 9,
+                                                           "origin": 4, "sigma": 1.0}
+    assert list(build_operator(OperatorConfig()).describe()) == ["name", "scale", "kernel_size", "origin", "sigma"]
+    assert Downsampling.box(4).describe() == {"name": "box", "scale": 4, "kernel_size": 4, "origin": 0}
+    file = _every_kind(tmp_path)[-1].describe()
+    assert (file["kernel_size"], file["origin"]) == ([3, 5], [2, 0])
+    assert np.asarray(file["kernel"]).sum() == pytest.approx(1.0, abs=1e-12)  # the normalised values
 
 
 @pytest.mark.parametrize(
@@ -291,6 +370,10 @@ def test_operator_from_description_survives_json():
         {"name": "gaussian", "scale": 4, "kernel_size": 9, "sigma": -1.0},  # out of range
         {"name": "box", "scale": 0, "kernel_size": 0},
         {"name": "custom", "scale": 4, "kernel_size": 9, "origin": 4},  # describe() of a hand-made kernel
+        {"name": "gaussian", "scale": 4, "kernel_size": 9, "origin": 4, "sigma_x": 2.0, "angle": 0.0},  # no sigma_y
+        {"name": "motion", "scale": 4, "kernel_size": [1, 9], "origin": [0, 4]},  # no length
+        {"name": "file", "scale": 2, "kernel_size": 2, "origin": 0},  # no kernel values
+        {"name": "file", "scale": 2, "kernel_size": 2, "origin": 0, "kernel": [[1.0, float("nan")], [0, 0]]},
         None,
         "gaussian",
     ],
@@ -300,9 +383,13 @@ def test_broken_operator_description_is_a_config_error(description):
         operator_from_description(description)
 
 
-@pytest.mark.parametrize("change", [{"origin": 2}, {"kernel_size": 7}])
-def test_a_description_affsr_cannot_rebuild_exactly_is_refused(change):
+@pytest.mark.parametrize("change", [{"origin": 2}, {"kernel_size": 7}, {"extra": 1}, {"name": "area"}])
+@pytest.mark.parametrize("op", [Downsampling.box(4), Downsampling.bicubic(2), Downsampling.motion(5.0, 10.0, 2)],
+                         ids=lambda op: op.name)
+def test_a_description_affsr_cannot_rebuild_exactly_is_refused(change, op):
     """Not silently replaced by the standard operator (another origin or kernel would be another A)."""
-    description = {**Downsampling.box(4).describe(), **change}
+    description = {**op.describe(), **change}
+    if description == op.describe() or (op.name == "box" and change == {"name": "area"}):
+        return  # area rebuilt under its own name: not a mismatch
     with pytest.raises(ConfigError, match="cannot be rebuilt"):
         operator_from_description(description)

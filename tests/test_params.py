@@ -88,7 +88,7 @@ def test_unknown_key_without_close_match_lists_allowed(tiny_params):
     tiny_params["operator"]["zzzzzz"] = 1
     msg = _error(tiny_params)
     assert "params.operator.zzzzzz" in msg and "did you mean" not in msg
-    assert "kind, scale, sigma, size" in msg
+    assert "kind, length, origin, scale, sigma, sigma_x, sigma_y, size" in msg
 
 
 def test_unknown_key_in_dataset(tiny_params):
@@ -199,7 +199,7 @@ def test_unknown_constraint_lists_allowed(tiny_params):
 
 
 def test_unknown_operator_kind(tiny_params):
-    tiny_params["operator"]["kind"] = "bicubic"
+    tiny_params["operator"]["kind"] = "lanczos"
     msg = _error(tiny_params)
     assert "params.operator.kind" in msg and "gaussian" in msg and "box" in msg
 
@@ -436,3 +436,14 @@ def test_an_error_names_the_file_or_the_command_line(tmp_path, tiny_params):
     with pytest.raises(ConfigError) as info:
         load_params(path)
     assert str(info.value).startswith(f"{path}: params.train.lr")
+
+
+def test_resolved_operator_settings_carry_only_what_differs_from_the_default(tiny_params):
+    """The paper's Gaussian resolves as before other kinds existed (no rerun of a finished study); another
+    kind carries its own keys."""
+    assert resolve(load_params(tiny_params), "grass", "mse")["operator"] == {
+        "kind": "gaussian", "sigma": 1.0, "size": 9, "scale": 4}
+    tiny_params["operator"] = {"kind": "gaussian", "sigma_x": 1.5, "sigma_y": 0.5, "angle": 30.0, "scale": 4}
+    resolved = resolve(load_params(tiny_params), "grass", "mse")["operator"]
+    assert (resolved["sigma_x"], resolved["sigma_y"], resolved["angle"]) == (1.5, 0.5, 30.0)
+    assert RunSettings.parse(resolve(load_params(tiny_params), "grass", "mse")).operator.angle == 30.0
