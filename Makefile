@@ -15,7 +15,7 @@ DVC_RECORD := if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && test -d 
 	$(BIN)/dvc commit --force --quiet && echo "recorded in dvc.lock: dvc status is clean"; \
 	else echo "not a git clone with .dvc/: no DVC record (dvc.lock) made"; fi
 
-.PHONY: study study-cpu test venv dry-run lint report report-cpu publish publish-cpu repro clean-results
+.PHONY: study study-cpu study-box test venv dry-run lint report report-cpu publish publish-cpu repro clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ study: $(STAMP)
 study-cpu: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --cores $(CORES) --config study=cpu
 	$(BIN)/affsr summary studies/cpu/results/metrics.csv
+
+# the default study with the box-constrained projection (params.yaml `box:`), written to studies/box/
+study-box: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --cores $(CORES) --config study=box
+	$(BIN)/affsr summary studies/box/results/metrics.csv
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q

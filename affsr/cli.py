@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from affsr.config import RunSettings
+from affsr.config import OPERATOR_KINDS, RunSettings
 from affsr.errors import USER_ERRORS, ConfigError, DataError, Interrupted, TrainingError
 from affsr.files import write_csv, write_json, write_npy, write_text
-from affsr.params import load_params, resolve, resolve_dataset
+from affsr.params import load_params, operator_named, resolve, resolve_dataset
 from affsr.tables import read_metrics
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by SIGTERM/SIGUSR1, state saved, rerun resumes
@@ -202,48 +202,33 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 def cmd_upscale(args: argparse.Namespace) -> None:
     from affsr.build import pick_device
-    from affsr.operators import build_operator
     from affsr.checkpoint import load_model
-    from affsr.upscale import lr_consistency, read_image, to_channels, upscale, write_planes
+    from affsr.upscale import check_output, upscale_file
 
+    check_output(Path(args.output))  # refuse before the model loads
     device = pick_device("auto")
     model, settings = load_model(Path(args.checkpoint), device)
-    lr, note = to_channels(read_image(Path(args.input)), model.generator.channels)
-    try:
-        sr = upscale(model, lr, tile=args.tile, overlap=args.overlap, device=device)
-        error = lr_consistency(build_operator(settings.operator), sr, lr)
-    except ValueError as err:  # e.g. an image whose HR size is below the kernel of A
-        raise DataError(f"{args.input}: {err}") from None
-    write_planes(Path(args.output), sr)
+    operator = operator_named(args.operator, model.op.scale, args.kernel) if args.operator else None
+    sr, lines = upscale_file(model, settings, Path(args.input), Path(args.output), bits=args.bits, box=args.box,
+                             alpha=args.alpha, tile=args.tile, overlap=args.overlap, device=device, operator=operator)
     if args.raw:
         write_npy(args.raw, sr.astype(np.float32))
-    for line in filter(None, [note]):
-        print(f"note: {line}")
-    print(f"upscaled {args.input} {lr.shape[2]}×{lr.shape[1]} → {args.output} {sr.shape[2]}×{sr.shape[1]} "
-          f"({settings.method}, {settings.constraint}); consistency mean (Aŷ − x)² = {error:.3g} before 8-bit "
-          f"rounding of the PNG")
+    print("\n".join(lines))
 
 
 def cmd_downsample(args: argparse.Namespace) -> None:
-    from affsr.operators import build_operator
     from affsr.checkpoint import load_model
-    from affsr.upscale import downsample, read_image, to_channels, write_planes
+    from affsr.operators import build_operator
+    from affsr.upscale import check_output, downsample_file
 
-    # A of the run (as its checkpoint records it) or of params.yaml
-    operator = load_model(Path(args.checkpoint))[1].operator if args.checkpoint else load_params(args.params).operator
-    op = build_operator(operator)
-    image = read_image(Path(args.input))
-    hr, _ = to_channels(image, 1 if image.ndim == 2 else 3)
-    try:
-        x, note = downsample(op, hr)
-    except ValueError as err:  # e.g. an image smaller than the kernel of A
-        raise DataError(f"{args.input}: {err}") from None
-    write_planes(Path(args.output), x)
+    check_output(Path(args.output))
+    # A by name (--operator), of the run (as its checkpoint records it) or of params.yaml
+    operator = (operator_named(args.operator, args.scale, args.kernel) if args.operator
+                else load_model(Path(args.checkpoint))[1].operator if args.checkpoint else load_params(args.params).operator)
+    x, lines = downsample_file(build_operator(operator), Path(args.input), Path(args.output), bits=args.bits)
     if args.raw:
         write_npy(args.raw, x.astype(np.float32))
-    if note:
-        print(f"note: {note}")
-    print(f"downsampled {args.input} → {args.output} {x.shape[2]}×{x.shape[1]} with {op!r}")
+    print("\n".join(lines))
 
 
 def cmd_provenance(args: argparse.Namespace) -> None:
@@ -319,21 +304,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write {dataset: {method: {metric: value}}} (DVC metrics)")
     p.set_defaults(run=cmd_aggregate)
 
+    def operator_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--operator", choices=OPERATOR_KINDS,
+                       help="the A that made the LR image, by name (bicubic: PIL/MATLAB reduction; area; gaussian)")
+        p.add_argument("--kernel", help="with --operator file: the blur kernel as a 2-D .npy")
+
     p = verbs.add_parser("upscale", help="super-resolve any image with a trained checkpoint (tiled)")
     p.add_argument("input", help="LR image (PNG, JPEG, ...); any size")
-    p.add_argument("output", help="SR image to write (8-bit PNG)")
+    p.add_argument("output", help="SR image to write: .png (8-bit, or --bits 16), .tif/.tiff (16-bit), .npy (float32)")
     p.add_argument("--checkpoint", required=True, help="a trained run, e.g. runs/grass/affgan/model.pt")
+    operator_args(p)
     p.add_argument("--tile", type=int, default=64, help="LR pixels per tile side (default 64)")
     p.add_argument("--overlap", type=int, default=8, help="LR pixels shared by neighbouring tiles (default 8)")
     p.add_argument("--raw", help="also save the float output (C, H, W) as .npy (exactly consistent)")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per sample of a .png (default 8)")
+    p.add_argument("--no-box", dest="box", action="store_false",
+                   help="skip the projection onto [0, 1] ∩ {A y = x} (the file then clips; default: project)")
+    p.add_argument("--alpha", choices=("keep", "drop"), default="keep",
+                   help="an input's alpha plane: cubic-upscaled into .png/.tif outputs (keep, default) or dropped")
     p.set_defaults(run=cmd_upscale)
 
     p = verbs.add_parser("downsample", help="make an LR image with a study's operator A")
     p.add_argument("input")
-    p.add_argument("output", help="LR image to write (8-bit PNG)")
+    p.add_argument("output", help="LR image to write: .png (8-bit, or --bits 16), .tif/.tiff (16-bit), .npy (float32)")
     p.add_argument("--checkpoint", help="take A from this run (default: params' operator)")
+    operator_args(p)
+    p.add_argument("--scale", type=int, default=4, help="with --operator: the factor (default 4)")
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--raw", help="also save the float LR (C, h, w) as .npy")
+    p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per sample of a .png (default 8)")
     p.set_defaults(run=cmd_downsample)
 
     p = verbs.add_parser("provenance", help="effective params and software versions (for the report)")

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from affsr.box_layer import project_box
 from affsr.config import CONSTRAINTS
 from affsr.operators import AffineProjection, Downsampling, cubic_upsample
 
@@ -146,6 +147,8 @@ class SRModel(nn.Module):
     """The super-resolver ŷ = g(x): the generator with the chosen consistency constraint.
 
     ``projected``: ŷ = A⁺x + (I − A⁺A) f(x) — consistent (Aŷ = x) for any weights (paper Eq. 7).
+    ``projected_box``: the nearest point to that with 0 ≤ ŷ ≤ 1 and still Aŷ = x (to 1e-6; beyond the
+    paper: an image a file can hold; :mod:`affsr.box_layer`, exact gradient).
     ``soft`` and ``none``: ŷ = f(x); ``soft`` only differs in the loss (see methods.base).
     """
 
@@ -160,7 +163,11 @@ class SRModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         f = self.generator(x)
-        return self.projection(f, x) if self.constraint == "projected" else f
+        if self.constraint == "projected":
+            return self.projection(f, x)
+        if self.constraint == "projected_box":  # P_C(f) = P_C(P_aff(f)): C lies in the affine set
+            return project_box(self.projection(f, x), x, self.op)
+        return f
 
 
 class ImageNetworks:

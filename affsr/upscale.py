@@ -14,6 +14,8 @@ checkpoint was trained on (colour → grey: ITU-R 601 luma; grey → colour: the
 
 from __future__ import annotations
 
+import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,13 @@ from affsr.errors import DataError
 from affsr.nets import SRModel
 from affsr.operators import Downsampling
 
-__all__ = ["to_channels", "upscale", "downsample", "read_image", "write_image"]
+__all__ = ["to_channels", "upscale", "downsample", "read_image", "write_image", "read_alpha", "write_output",
+           "check_output", "OUTPUT_FORMATS"]
+
+#: Output extensions and what each holds: bits per sample and whether it can hold an alpha plane.
+OUTPUT_FORMATS = {".png": "8-bit (or 16-bit with --bits 16) PNG, grey/RGB ± alpha",
+                  ".tif": "16-bit TIFF, grey/RGB ± alpha", ".tiff": "16-bit TIFF, grey/RGB ± alpha",
+                  ".npy": "float32 (C, H, W), no alpha"}
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -53,6 +61,83 @@ def write_image(path: Path, image: np.ndarray) -> None:
 
     pixels = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
     atomic_write(path, lambda handle: Image.fromarray(pixels).save(handle, format="PNG"))
+
+
+def check_output(path: Path) -> str:
+    """The output's extension (lower case) if affsr can write it; DataError naming the file otherwise."""
+    ext = Path(path).suffix.lower()
+    if ext not in OUTPUT_FORMATS:
+        raise DataError(f"{path}: cannot write '{ext or '(no extension)'}' files; use one of "
+                        f"{', '.join(OUTPUT_FORMATS)} (.png 8-bit or --bits 16, .tif/.tiff 16-bit, .npy float32)")
+    return ext
+
+
+def output_bits(path: Path, bits: int) -> int:
+    """Bits per sample the file will hold: 8/16 for PNG, 16 for TIFF, 32 (float) for .npy."""
+    return {".png": bits, ".tif": 16, ".tiff": 16, ".npy": 32}[check_output(path)]
+
+
+def quantise(image: np.ndarray, bits: int) -> np.ndarray:
+    """What the written file will give back, in [0, 1] (float32 values for 32)."""
+    if bits == 32:
+        return np.asarray(image, dtype=np.float32).astype(np.float64)
+    top = 2.0**bits - 1
+    return np.clip(np.rint(np.asarray(image) * top), 0, top) / top
+
+
+def write_output(path: Path, image: np.ndarray, bits: int = 8, alpha: np.ndarray | None = None) -> None:
+    """Write a (C, H, W) image in [0, 1] (C = 1 or 3) in the format ``path``'s extension names, atomically.
+
+    ``alpha``: (H, W) in [0, 1], written as a fourth (or second) plane for PNG and TIFF. Values are clipped
+    to [0, 1] and rounded to the file's bit depth (``bits`` 8 or 16 for PNG; TIFF is always 16-bit).
+    """
+    import zlib
+
+    from affsr.files import atomic_write, write_npy
+
+    ext, path = check_output(path), Path(path)
+    if ext == ".npy":
+        write_npy(path, np.asarray(image, dtype=np.float32))
+        return
+    planes = list(image) + ([alpha] if alpha is not None else [])
+    depth = 16 if ext != ".png" else bits
+    dtype = np.uint16 if depth == 16 else np.uint8
+    pixels = np.stack([np.clip(np.rint(np.asarray(p) * (2.0**depth - 1)), 0, 2**depth - 1) for p in planes],
+                      axis=-1).astype(dtype)
+    if ext != ".png":
+        import tifffile
+
+        buffer = io.BytesIO()  # tifffile wants a named file or a buffer, not atomic_write's handle
+        tifffile.imwrite(buffer, pixels if pixels.shape[-1] > 1 else pixels[..., 0],
+                         photometric="rgb" if image.shape[0] == 3 else "minisblack",
+                         extrasamples=["unassalpha"] if alpha is not None else None)
+        atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+        return
+    # Pillow cannot write 16-bit colour PNGs, so PNGs are encoded here (zlib; filter type 0 per row).
+    height, width, planes_n = pixels.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[planes_n]
+    rows = pixels.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
+           + chunk(b"IEND", b""))
+    atomic_write(path, lambda handle: handle.write(png))
+
+
+def read_alpha(path: Path) -> np.ndarray | None:
+    """The alpha plane of an image file as (H, W) float in [0, 1], or None if it has none."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            alpha = np.asarray(img.convert("RGBA"), dtype=np.float64)[..., 3] / 255.0
+            return alpha
+    return None
 
 
 def to_channels(image: np.ndarray, channels: int) -> tuple[np.ndarray, str]:
@@ -92,14 +177,18 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
 
 @torch.no_grad()
 def upscale(model: SRModel, lr: np.ndarray, tile: int = 64, overlap: int = 8,
-            device: torch.device | str = "cpu") -> np.ndarray:
+            device: torch.device | str = "cpu", op: Downsampling | None = None) -> np.ndarray:
     """ŷ for one LR image (C, h, w) float in [0, 1] → (C, s·h, s·w) float64, consistent: A ŷ = x.
 
-    ``tile``/``overlap``: LR pixels per tile side and shared between neighbouring tiles.
+    ``tile``/``overlap``: LR pixels per tile side and shared between neighbouring tiles. ``op``: the A the
+    LR image was made with, if not the model's (an image from another tool: pick its operator); the
+    network's raw output is projected onto that A's solutions (same scale as the model's).
     """
     if tile <= 0 or not 0 <= overlap < tile:
         raise DataError(f"tile={tile}, overlap={overlap}: need tile > 0 and 0 ≤ overlap < tile")
-    op: Downsampling = model.op
+    op = op or model.op
+    if int(op.scale) != int(model.op.scale):
+        raise DataError(f"the operator's scale {op.scale} is not the model's {model.op.scale}")
     s = int(op.scale)
     channels, h, w = lr.shape
     x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None].to(device)
@@ -115,10 +204,37 @@ def upscale(model: SRModel, lr: np.ndarray, tile: int = 64, overlap: int = 8,
             raw[:, s * top:s * (top + th), s * left:s * (left + tw)] += f * ramp
             weight[s * top:s * (top + th), s * left:s * (left + tw)] += ramp
     f_all = torch.from_numpy(raw / weight)[None]
-    if model.constraint != "projected":
+    if model.constraint not in ("projected", "projected_box"):  # the box comes after (upscale_file)
         return f_all[0].numpy()
     x64 = x.double().cpu()
     return (f_all + op.pinv(x64 - op(f_all)))[0].numpy()  # A⁺x + (I − A⁺A) f, in float64
+
+
+def upscale_alpha(op: Downsampling, alpha: np.ndarray) -> np.ndarray:
+    """An (h, w) alpha plane → (s·h, s·w) by plain cubic interpolation on A's grid (edges repeated,
+    clipped to [0, 1]); alpha is not part of what the model or A see."""
+    from affsr.operators import cubic_upsample, grid_offset
+
+    a = torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float64))[None, None]
+    return cubic_upsample(a, op.scale, grid_offset(op), boundary="replicate")[0, 0].clamp(0, 1).numpy()
+
+
+def project_output(op: Downsampling, sr: np.ndarray, lr: np.ndarray, tol: float = 0.01 / 255):
+    """The nearest image in [0, 1] with A y = x to ``sr`` (C, H, W), for LR ``lr`` (C, h, w):
+    :class:`affsr.box_projection.BoxProjection` (its ``image`` is (1, C, H, W) float64).
+
+    ``tol`` defaults to 0.01 grey levels: an 8-bit LR input is itself rounded, so A [0, 1]ⁿ need not
+    contain it exactly and a much smaller tolerance may be unreachable (the result says so)."""
+    from affsr.box_projection import project_to_box
+
+    return project_to_box(op, torch.from_numpy(sr)[None], torch.from_numpy(lr)[None], tol=tol)
+
+
+def max_grey_error(op: Downsampling, sr: np.ndarray, lr: np.ndarray) -> float:
+    """max |A ŷ − x| in grey levels of 255 for one image (C, H, W) and its LR (C, h, w)."""
+    with torch.no_grad():
+        d = op(torch.from_numpy(np.asarray(sr, dtype=np.float64))[None]) - torch.from_numpy(lr)[None].double()
+    return 255.0 * float(d.abs().max())
 
 
 def downsample(op: Downsampling, hr: np.ndarray) -> tuple[np.ndarray, str]:
@@ -135,12 +251,63 @@ def downsample(op: Downsampling, hr: np.ndarray) -> tuple[np.ndarray, str]:
     return x, note
 
 
-def lr_consistency(op: Downsampling, sr: np.ndarray, lr: np.ndarray) -> float:
-    """mean (Aŷ − x)² of one SR image (C, H, W) and its LR input (C, h, w), in float64."""
-    with torch.no_grad():
-        return float((op(torch.from_numpy(sr)[None].double()) - torch.from_numpy(lr)[None].double()).square().mean())
+def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int = 8, box: bool = True,
+                 alpha: str = "keep", tile: int = 64, overlap: int = 8,
+                 device: torch.device | str = "cpu", operator=None) -> tuple[np.ndarray, list[str]]:
+    """`affsr upscale`: read ``source``, super-resolve, box-project (``box``), write ``target`` in the format
+    its extension names. Returns the float result (C, H, W) and the lines to print (``note:`` lines, then
+    a summary with the consistency in grey levels before and after quantisation to the file's depth).
+    ``operator``: the :class:`~affsr.config.OperatorConfig` of the A that made ``source`` (default: the
+    model's, as its checkpoint records it)."""
+    from affsr.operators import build_operator
+
+    ext, bits = check_output(target), output_bits(target, bits)
+    lr, note = to_channels(read_image(source), model.generator.channels)
+    plane = read_alpha(source)
+    op = build_operator(operator or settings.operator)
+    notes = [note]
+    try:
+        sr = upscale(model, lr, tile=tile, overlap=overlap, device=device, op=op)
+    except ValueError as err:  # e.g. an image whose HR size is below the kernel of A
+        raise DataError(f"{source}: {err}") from None
+    outside = int(((sr < 0) | (sr > 1)).sum())
+    if box:
+        result = project_output(op, sr, lr)
+        sr = result.image[0].numpy()
+        notes.append(result.summary())
+        if settings.constraint != "projected":
+            notes.append(f"the box projection also made this {settings.constraint}-constraint model's output consistent")
+        if not result.converged:
+            notes.append("the LR image may not be A of any image in [0, 1] (e.g. not made by `affsr downsample`): "
+                         "the output is in [0, 1] but only consistent to the residual above")
+    else:
+        notes.append(f"no box projection: {outside} of {sr.size} values lie outside [0, 1] and are clipped in the file")
+    if plane is not None:
+        if alpha == "keep" and ext != ".npy":
+            plane = upscale_alpha(op, plane)
+            notes.append("alpha channel upscaled with plain cubic interpolation (not the model) and written back")
+        else:
+            notes.append(f"alpha channel dropped ({'--alpha drop' if alpha == 'drop' else ext + ' holds no alpha'})")
+            plane = None
+    write_output(target, sr, bits=bits, alpha=plane)
+    written = "float32" if bits == 32 else f"{bits}-bit"
+    summary = (f"upscaled {source} {lr.shape[2]}×{lr.shape[1]} → {target} {sr.shape[2]}×{sr.shape[1]} "
+               f"({settings.method}, {settings.constraint}); max |Aŷ − x| = {max_grey_error(op, sr, lr):.2g} grey "
+               f"levels (of 255) in float, {max_grey_error(op, quantise(sr, bits), lr):.2g} after {written} "
+               f"quantisation; {outside} values would have been clipped without the box projection")
+    return sr, [f"note: {n}" for n in notes if n] + [summary]
 
 
-def write_planes(path: Path, image: np.ndarray) -> None:
-    """:func:`write_image` for a (C, H, W) array (grey C = 1 or RGB C = 3)."""
-    write_image(path, image[0] if len(image) == 1 else image.transpose(1, 2, 0))
+def downsample_file(op: Downsampling, source: Path, target: Path, bits: int = 8) -> tuple[np.ndarray, list[str]]:
+    """`affsr downsample`: x = A y of ``source`` written to ``target`` (format by extension); (x, lines)."""
+    bits = output_bits(target, bits)
+    image = read_image(source)
+    hr, _ = to_channels(image, 1 if image.ndim == 2 else 3)
+    try:
+        x, note = downsample(op, hr)
+    except ValueError as err:  # e.g. an image smaller than the kernel of A
+        raise DataError(f"{source}: {err}") from None
+    write_output(target, x, bits=bits)
+    dropped = "alpha channel dropped (A is applied to the colour planes only)" if read_alpha(source) is not None else ""
+    return x, [f"note: {n}" for n in (note, dropped) if n] + [
+        f"downsampled {source} → {target} {x.shape[2]}×{x.shape[1]} with {op!r}"]

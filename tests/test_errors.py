@@ -362,3 +362,14 @@ def test_resume_after_the_guide_was_retrained(tmp_path, tiny_params, tiny_data, 
     checkpoint.save(guide, state, stored)  # the guide was retrained
     code, err = _cli(capsys, *_train(tmp_path, params, tiny_data, "affdg", "--guide", guide))
     _one_line(code, err, "resume state was made with other settings", "data")
+
+
+def test_downsample_with_an_operator_by_name(tmp_path, capsys):
+    """`--operator` names the A of another tool; kind file without --kernel is one line."""
+    image = _png(tmp_path / "in.png", 64, 64)
+    code, err = _cli(capsys, "downsample", image, tmp_path / "lr.png", "--operator", "file")
+    _one_line(code, err, "--operator.kernel_file", ".npy")
+    assert main([str(a) for a in ("downsample", image, tmp_path / "lr.png", "--operator", "bicubic")]) == 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "lr.png").size == (16, 16)

@@ -46,7 +46,7 @@ def _camera_lr(tmp_path: Path, h: int, w: int) -> tuple[Path, np.ndarray]:
 def test_upscale_is_consistent_for_any_tiling(tmp_path, checkpoint, capsys, tile, overlap):
     path, x = _camera_lr(tmp_path, 30, 41)  # not square, not a multiple of the tile
     code = main(["upscale", str(path), str(tmp_path / "sr.png"), "--checkpoint", str(checkpoint),
-                 "--tile", str(tile), "--overlap", str(overlap), "--raw", str(tmp_path / "sr.npy")])
+                 "--tile", str(tile), "--overlap", str(overlap), "--raw", str(tmp_path / "sr.npy"), "--no-box"])
     out = capsys.readouterr().out
     assert code == 0
     sr = np.load(tmp_path / "sr.npy")
@@ -56,7 +56,7 @@ def test_upscale_is_consistent_for_any_tiling(tmp_path, checkpoint, capsys, tile
     op = Downsampling.gaussian(1.0, 9, 4)
     lr_again = op(torch.from_numpy(sr.astype(np.float64))[None])[0, 0].numpy()
     assert np.abs(lr_again - x).max() < 1e-5  # float32 output of an exactly consistent float64 result
-    assert "consistency" in out
+    assert "max |Aŷ − x|" in out and "after 8-bit quantisation" in out
 
 
 def test_tiles_agree_with_a_single_pass_where_they_do_not_overlap_edges(tmp_path, checkpoint):
@@ -65,7 +65,7 @@ def test_tiles_agree_with_a_single_pass_where_they_do_not_overlap_edges(tmp_path
     results = {}
     for tile in (64, 16):
         assert main(["upscale", str(path), str(tmp_path / f"{tile}.png"), "--checkpoint", str(checkpoint),
-                     "--tile", str(tile), "--overlap", "4", "--raw", str(tmp_path / f"{tile}.npy")]) == 0
+                     "--tile", str(tile), "--overlap", "4", "--raw", str(tmp_path / f"{tile}.npy"), "--no-box"]) == 0
         results[tile] = np.load(tmp_path / f"{tile}.npy")
     assert np.corrcoef(results[64].ravel(), results[16].ravel())[0, 1] > 0.95
 
@@ -99,3 +99,111 @@ def test_upscale_of_a_missing_file_is_one_line(tmp_path, checkpoint, capsys):
     code = main(["upscale", str(tmp_path / "nope.png"), str(tmp_path / "sr.png"), "--checkpoint", str(checkpoint)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("affsr: error:") and "nope.png" in err and "Traceback" not in err
+
+
+def _downsampled_lr(tmp_path: Path, checkpoint: Path, mode: str = "L") -> Path:
+    """An 8-bit LR made by `affsr downsample` from a camera crop, so that a consistent image in [0, 1] exists."""
+    import skimage.data
+
+    hr = skimage.data.camera()[80:208, 120:248]
+    if mode == "LA":  # with an alpha plane: a left-to-right ramp
+        hr = np.stack([hr, np.tile(np.linspace(0, 255, hr.shape[1]).astype(np.uint8), (hr.shape[0], 1))], -1)
+    Image.fromarray(hr, mode=mode).save(tmp_path / "hr.png")
+    assert main(["downsample", str(tmp_path / "hr.png"), str(tmp_path / "lr.png"), "--checkpoint",
+                 str(checkpoint)]) == 0
+    return tmp_path / "lr.png"
+
+
+def _grey_levels(path: Path) -> np.ndarray:
+    if path.suffix == ".npy":
+        return np.load(path)
+    if path.suffix == ".png":
+        with Image.open(path) as img:
+            a = np.asarray(img, dtype=np.float64)
+            top = 65535.0 if img.mode.startswith("I") else 255.0
+    else:
+        import tifffile
+
+        a = tifffile.imread(path).astype(np.float64)
+        top = 65535.0
+    return (a / top)[None] if a.ndim == 2 else np.moveaxis(a / top, -1, 0)
+
+
+@pytest.mark.parametrize("name,extra,levels", [("sr.png", [], 255), ("sr16.png", ["--bits", "16"], 65535),
+                                               ("sr.tif", [], 65535), ("sr.tiff", [], 65535), ("sr.npy", [], None)])
+def test_each_format_holds_the_box_projected_consistent_image(tmp_path, checkpoint, capsys, name, extra, levels):
+    lr_path = _downsampled_lr(tmp_path, checkpoint)
+    capsys.readouterr()
+    assert main(["upscale", str(lr_path), str(tmp_path / name), "--checkpoint", str(checkpoint),
+                 "--raw", str(tmp_path / "raw.npy"), *extra]) == 0
+    out = capsys.readouterr().out
+    assert "box projection converged" in out and "quantisation" in out and "clipped without" in out
+    raw, written = np.load(tmp_path / "raw.npy"), _grey_levels(tmp_path / name)
+    assert written.shape == raw.shape == (1, 128, 128)
+    assert raw.min() >= 0 and raw.max() <= 1
+    step = 1e-6 if levels is None else 0.5 / levels + 1e-7  # float32 raw, or half a quantisation step
+    assert np.abs(written - raw).max() <= step
+    with Image.open(lr_path) as img:
+        x = np.asarray(img, dtype=np.float64)[None, None] / 255.0
+    op = Downsampling.gaussian(1.0, 9, 4)
+    again = op(torch.from_numpy(written.astype(np.float64))[None])[0].numpy()
+    assert 255 * np.abs(again - x[0]).max() <= 0.5 + 1e-6  # the round trip is within one grey level
+
+
+def test_unknown_extension_is_refused_in_one_line(tmp_path, checkpoint, capsys):
+    path, _ = _camera_lr(tmp_path, 16, 16)
+    for verb in ("upscale", "downsample"):
+        code = main([verb, str(path), str(tmp_path / "out.jpg"), "--checkpoint", str(checkpoint)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and err.startswith("affsr: error:")
+        assert "out.jpg" in err and ".png" in err and ".tif" in err and ".npy" in err
+        assert not (tmp_path / "out.jpg").exists()
+
+
+def test_downsample_writes_16_bit_and_npy(tmp_path, checkpoint):
+    lr8 = _downsampled_lr(tmp_path, checkpoint)
+    for name, extra in (("lr16.png", ["--bits", "16"]), ("lr.npy", [])):
+        assert main(["downsample", str(tmp_path / "hr.png"), str(tmp_path / name), "--checkpoint",
+                     str(checkpoint), *extra]) == 0
+    exact, png16, png8 = np.load(tmp_path / "lr.npy"), _grey_levels(tmp_path / "lr16.png"), _grey_levels(lr8)
+    assert exact.dtype == np.float32 and exact.shape == png16.shape == png8.shape == (1, 32, 32)
+    assert np.abs(png16 - exact).max() <= 0.5 / 65535 + 1e-7 and np.abs(png8 - exact).max() <= 0.5 / 255 + 1e-7
+
+
+def test_alpha_is_kept_or_dropped_and_said(tmp_path, checkpoint, capsys):
+    import skimage.data
+
+    rgba = np.dstack([skimage.data.camera()[:32, :32]] * 3 + [np.full((32, 32), 200, np.uint8)])
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "lr.png")
+    assert main(["upscale", str(tmp_path / "lr.png"), str(tmp_path / "keep.png"), "--checkpoint",
+                 str(checkpoint)]) == 0
+    assert "alpha channel upscaled" in capsys.readouterr().out
+    with Image.open(tmp_path / "keep.png") as img:
+        assert img.mode == "LA" and np.all(np.asarray(img)[..., 1] == 200)
+    for out, extra in (("drop.png", ["--alpha", "drop"]), ("x.npy", [])):
+        assert main(["upscale", str(tmp_path / "lr.png"), str(tmp_path / out), "--checkpoint",
+                     str(checkpoint), *extra]) == 0
+        assert "note: alpha channel dropped" in capsys.readouterr().out
+    with Image.open(tmp_path / "drop.png") as img:
+        assert img.mode == "L"
+    assert main(["downsample", str(tmp_path / "lr.png"), str(tmp_path / "small.png"), "--checkpoint",
+                 str(checkpoint)]) == 0
+    assert "note: alpha channel dropped" in capsys.readouterr().out
+
+
+def test_an_image_made_by_another_tool_with_its_operator(tmp_path, checkpoint):
+    """LR made by PIL's bicubic reduction: upscaled with `--operator bicubic`, PIL reducing the output gives
+    the LR image back (interior pixels: PIL clamps at the border, A wraps) to a grey level; with the
+    model's own Gaussian A it does not."""
+    import skimage.data
+
+    hr = skimage.data.camera()[:128, 200:328]
+    reduce = lambda a: np.asarray(Image.fromarray(a).resize((32, 32), Image.BICUBIC)).astype(int)  # noqa: E731
+    lr = reduce(hr)
+    Image.fromarray(lr.astype(np.uint8)).save(tmp_path / "lr.png")
+    errors = {}
+    for name, extra in (("own", []), ("bicubic", ["--operator", "bicubic"])):
+        out = tmp_path / f"{name}.png"
+        assert main(["upscale", str(tmp_path / "lr.png"), str(out), "--checkpoint", str(checkpoint), *extra]) == 0
+        errors[name] = np.abs(reduce(np.asarray(Image.open(out))) - lr)[2:-2, 2:-2].max()
+    assert errors["bicubic"] <= 1 < errors["own"]

@@ -11,6 +11,8 @@ from torch import Tensor, nn
 from affsr.config import CONSTRAINTS
 from affsr.toy.roll import ToyOperator
 
+#: The constraints of the 2-D toy: every one but ``projected_box`` (its [0, 1] box is for images).
+TOY_CONSTRAINTS = tuple(c for c in CONSTRAINTS if c != "projected_box")
 #: The generator sees x / X_SCALE (x has std ≈ 2.8 under p_X): standardised input, so the ReLU kinks
 #: of the default initialisation (within ~1 of 0) spread over the data instead of its middle third.
 X_SCALE = 3.0
@@ -85,8 +87,8 @@ class ToyModel(nn.Module):
 
     def __init__(self, constraint: str, hidden: int = 64, op: ToyOperator | None = None, members: int = 1):
         super().__init__()
-        if constraint not in CONSTRAINTS:
-            raise ValueError(f"constraint must be one of {', '.join(CONSTRAINTS)}, got '{constraint}'")
+        if constraint not in TOY_CONSTRAINTS:
+            raise ValueError(f"constraint must be one of {', '.join(TOY_CONSTRAINTS)}, got '{constraint}'")
         self.op = op or ToyOperator()
         self.constraint = constraint
         self.f = EnsembleMLP(1, hidden, 2, members)

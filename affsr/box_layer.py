@@ -1,0 +1,83 @@
+"""The box-constrained projection as a network layer: ŷ = P_C(y0), C = {y : A y = x, 0 ≤ y ≤ 1}, with its
+exact gradient — the constraint ``projected_box``.
+
+Forward: :func:`affsr.box_projection.project_to_box` (semismooth Newton, to ``tol``), no autograd graph
+through the solver's iterations.
+
+Backward: the Euclidean projection onto a polytope is piecewise affine; where the active set is fixed
+(almost everywhere), its Jacobian is the orthogonal projection onto the tangent space of the active
+face, {δ : A δ = 0, δ_i = 0 for every pixel i at 0 or 1}:
+
+    J = D − D Aᵀ (A D Aᵀ)⁺ A D,     D = diag(1 for pixels strictly inside (0, 1), else 0),
+
+symmetric, so the vector-Jacobian product of an upstream gradient g is J g. (A D Aᵀ)⁺ is applied with
+conjugate gradients on the LR grid, preconditioned by (A Aᵀ)⁻¹ (exact when no pixel is clamped, where
+J reduces to the affine projection I − A⁺A). No gradient flows to x (the LR input is data).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from affsr.box_projection import inverse_gram_spectrum, project_to_box
+from affsr.operators import Downsampling
+
+#: Tolerance of the forward solve (max |A y − x| and box violation, image units) and its Newton budget.
+TOL, MAX_ITER = 1e-6, 50
+#: CG steps at most for one backward solve, and its relative tolerance.
+CG_STEPS, CG_RTOL = 200, 1e-10
+
+
+def _solve_gram(op: Downsampling, free: Tensor, r: Tensor, inv_gram: Tensor) -> Tensor:
+    """μ with (A D Aᵀ) μ = r, D = diag(free), by preconditioned CG (all images of the batch at once: the
+    system is block diagonal). r: (B, C, h, w) float64."""
+
+    def apply(v: Tensor) -> Tensor:
+        return op(free * op.adjoint(v))
+
+    def precondition(v: Tensor) -> Tensor:
+        return torch.fft.ifft2(torch.fft.fft2(v) * inv_gram).real
+
+    mu = torch.zeros_like(r)
+    res = r.clone()
+    z = precondition(res)
+    p = z.clone()
+    rz = (res * z).sum()
+    target = CG_RTOL * float(r.norm()) + 1e-300
+    for _ in range(CG_STEPS):
+        if float(res.norm()) <= target:
+            break
+        ap = apply(p)
+        alpha = rz / (p * ap).sum()
+        mu = mu + alpha * p
+        res = res - alpha * ap
+        z = precondition(res)
+        rz_new = (res * z).sum()
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return mu
+
+
+class _ProjectToBox(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, y0: Tensor, x: Tensor, op: Downsampling, tol: float) -> Tensor:  # noqa: D102
+        result = project_to_box(op, y0, x, tol=tol, max_iter=MAX_ITER)
+        y = result.image
+        ctx.op = op
+        ctx.save_for_backward(((y > 0) & (y < 1)).to(torch.float64))
+        return y.to(y0.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: D102
+        (free,) = ctx.saved_tensors
+        op = ctx.op
+        g = grad.double() * free
+        inv_gram = inverse_gram_spectrum(op, *op.lr_shape(tuple(g.shape[-2:])), g)
+        mu = _solve_gram(op, free, op(g), inv_gram)
+        return (g - free * op.adjoint(mu)).to(grad.dtype), None, None, None
+
+
+def project_box(y0: Tensor, x: Tensor, op: Downsampling, tol: float = TOL) -> Tensor:
+    """P_C(y0) for (B, C, H, W) y0 and (B, C, h, w) x, differentiable in y0 (see the module docstring)."""
+    return _ProjectToBox.apply(y0, x, op, tol)
