@@ -235,9 +235,6 @@ TOY_GUIDE_SLOT = 99
 def _toy_run(params: Params, name: str, slot: int) -> dict:
     """One toy run: the method's objective, constraint and options with the toy's overrides."""
     toy, method = params.toy, params.methods[name]
-    if method.constraint == "projected_box":
-        raise ConfigError(f"params.toy.skip: method '{name}' uses constraint projected_box, whose [0, 1] box is "
-                          "for images, not the 2-D toy: add it to toy.skip")
     layers = [toy.objectives.get(method.objective), toy.methods.get(name)]
     train = {**toy.train}
     options = {**method.options}
@@ -256,8 +253,10 @@ def _toy_run(params: Params, name: str, slot: int) -> dict:
 
 
 def toy_methods(params: Params) -> list[str]:
-    """The super-resolving methods of params.yaml the toy trains (not in ``toy.skip``), in params order."""
-    return [m for m, cfg in params.methods.items() if super_resolves(cfg.objective) and m not in params.toy.skip]
+    """The super-resolving methods of params.yaml the toy trains (not in ``toy.skip``), in params order.
+    Methods with the constraint ``projected_box`` are left out: its [0, 1] box is for images."""
+    return [m for m, cfg in params.methods.items()
+            if super_resolves(cfg.objective) and m not in params.toy.skip and cfg.constraint != "projected_box"]
 
 
 def resolve_toy(params: Params) -> dict:

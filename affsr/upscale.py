@@ -66,6 +66,8 @@ def write_image(path: Path, image: np.ndarray) -> None:
 def check_output(path: Path) -> str:
     """The output's extension (lower case) if affsr can write it; DataError naming the file otherwise."""
     ext = Path(path).suffix.lower()
+    if Path(path).is_dir():
+        raise DataError(f"{path}: is a folder; give a file name ending in {', '.join(OUTPUT_FORMATS)}")
     if ext not in OUTPUT_FORMATS:
         raise DataError(f"{path}: cannot write '{ext or '(no extension)'}' files; use one of "
                         f"{', '.join(OUTPUT_FORMATS)} (.png 8-bit or --bits 16, .tif/.tiff 16-bit, .npy float32)")
@@ -268,6 +270,7 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
     notes = [note]
     try:
         sr = upscale(model, lr, tile=tile, overlap=overlap, device=device, op=op)
+        op.lr_shape(sr.shape)  # A applies to the output (an image smaller than A's kernel does not)
     except ValueError as err:  # e.g. an image whose HR size is below the kernel of A
         raise DataError(f"{source}: {err}") from None
     outside = int(((sr < 0) | (sr > 1)).sum())

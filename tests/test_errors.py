@@ -48,7 +48,7 @@ PARAMS_CASES = {
     "unknown objective": (lambda p: p["methods"]["mse"].update(objective="pixl"),
                           ["params.methods.mse.objective", "pixel", "gan"]),
     "unknown constraint": (lambda p: p["methods"]["mse"].update(constraint="hard"),
-                           ["params.methods.mse.constraint", "projected, soft, none"]),
+                           ["params.methods.mse.constraint", "projected, projected_box, soft, none"]),
     "unknown guide": (lambda p: p["methods"]["mse"].update(guide="dea"), ["params.methods.mse.guide", "affgan"]),
     "unknown source": (lambda p: p["datasets"]["grass"].update(source="grass"),
                        ["params.datasets.grass.source", "skimage_grass"]),

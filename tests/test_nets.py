@@ -213,7 +213,7 @@ def test_projected_model_passes_gradients_to_the_generator():
 
 
 def test_unknown_constraint_is_an_error_naming_it():
-    with pytest.raises(ValueError, match="constraint must be one of projected, soft, none, got 'hard'"):
+    with pytest.raises(ValueError, match="constraint must be one of projected, projected_box, soft, none, got 'hard'"):
         SRModel(Generator(1, 4, width=4, blocks=0), GAUSS, "hard")
 
 
