@@ -208,7 +208,7 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     check_output(Path(args.output))  # refuse before the model loads
     device = pick_device("auto")
     model, settings = load_model(Path(args.checkpoint), device)
-    operator = operator_named(args.operator, model.op.scale, args.kernel) if args.operator else None
+    operator = operator_named(args.operator, model.op.scale, args.kernel, args.boundary) if args.operator else None
     sr, lines = upscale_file(model, settings, Path(args.input), Path(args.output), bits=args.bits, box=args.box,
                              alpha=args.alpha, tile=args.tile, overlap=args.overlap, device=device, operator=operator)
     if args.raw:
@@ -223,7 +223,7 @@ def cmd_downsample(args: argparse.Namespace) -> None:
 
     check_output(Path(args.output))
     # A by name (--operator), of the run (as its checkpoint records it) or of params.yaml
-    operator = (operator_named(args.operator, args.scale, args.kernel) if args.operator
+    operator = (operator_named(args.operator, args.scale, args.kernel, args.boundary) if args.operator
                 else load_model(Path(args.checkpoint))[1].operator if args.checkpoint else load_params(args.params).operator)
     x, lines = downsample_file(build_operator(operator), Path(args.input), Path(args.output), bits=args.bits)
     if args.raw:
@@ -308,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--operator", choices=OPERATOR_KINDS,
                        help="the A that made the LR image, by name (bicubic: PIL/MATLAB reduction; area; gaussian)")
         p.add_argument("--kernel", help="with --operator file: the blur kernel as a 2-D .npy")
+        p.add_argument("--boundary", choices=("circular", "reflect"), default="reflect",
+                       help="with --operator: image edges (default reflect: measured closer to other tools' edges)")
 
     p = verbs.add_parser("upscale", help="super-resolve any image with a trained checkpoint (tiled)")
     p.add_argument("input", help="LR image (PNG, JPEG, ...); any size")

@@ -47,6 +47,7 @@ class OperatorConfig:
     length: float = 0.0  # motion: > 0
     kernel_file: str = ""  # file: a 2-D .npy kernel (normalised on load)
     origin: tuple[int, ...] = ()  # file: the tap on HR pixel s·i; [] = centre tap, [o] or [oy, ox]
+    boundary: str = "circular"  # circular (periodic, exact FFT A⁺) or reflect (symmetric edges, CG A⁺)
 
     def recorded(self) -> dict:
         """These settings as runs, data and checkpoints record them: kind, sigma, size and scale always,
@@ -58,6 +59,7 @@ class OperatorConfig:
 
     def __post_init__(self) -> None:
         _one_of(self.kind, "kind", OPERATOR_KINDS)
+        _one_of(self.boundary, "boundary", ("circular", "reflect"))
         _check(self, positive=("sigma",), at_least_one=("size", "scale"),
                non_negative=("sigma_x", "sigma_y", "length"))
         for key, bad, need in (("length", self.kind == "motion" and not self.length > 0, "> 0 for kind motion"),

@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from affsr import kernels
+from affsr import boundary as _boundary, kernels
 from affsr.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -61,12 +61,13 @@ class Downsampling:
     ``origin``: the tap on HR pixel s·i, (oy, ox) or one int for both axes (default: the centre tap
     ((kh − 1)//2, (kw − 1)//2)). ``name`` and ``details`` (the builder's settings) are what
     :meth:`describe` records; the constructors below set them, a hand-made kernel is ``custom``.
+    ``boundary``: ``circular`` (the default, as above) or ``reflect`` (:mod:`affsr.boundary`).
     """
 
     tol: float = 1e-10  # relative eigenvalue cut-off for (A Aᵀ)⁺; eigenvalues of A Aᵀ are σ²(A)
 
     def __init__(self, kernel: Tensor, scale: int, origin: int | tuple[int, int] | None = None,
-                 name: str = "custom", details: dict | None = None):
+                 name: str = "custom", details: dict | None = None, boundary: str = "circular"):
         kernel = torch.as_tensor(kernel).detach()
         if kernel.ndim != 2 or min(kernel.shape) < 1:
             raise ValueError(f"kernel must be a 2-D (kh, kw) tensor, got shape {tuple(kernel.shape)}")
@@ -86,6 +87,7 @@ class Downsampling:
         self.origin: tuple[int, int] = (oy, ox)
         self.name = name
         self.details: dict = dict(details or {})
+        self.boundary: str = _boundary.check(boundary)
         self._weights: dict[tuple, Tensor] = {}
         self._spectra: dict[tuple, Tensor] = {}  # (h, w, device) -> Ĝ⁺ on the LR grid, float64
 
@@ -141,7 +143,7 @@ class Downsampling:
         d = {"name": self.name, "scale": self.scale, "kernel_size": kh if kh == kw else [kh, kw],
              "origin": self.origin[0] if self.origin[0] == self.origin[1] else list(self.origin)}
         d.update(self.details)
-        return d
+        return d if self.boundary == "circular" else {**d, "boundary": self.boundary}
 
     @property
     def sigma(self) -> float | None:
@@ -193,6 +195,8 @@ class Downsampling:
         """A·y: (B, C, H, W) -> (B, C, H/s, W/s)."""
         self._check_4d(y, "HR input")
         self._check_hr(*y.shape[-2:])
+        if self.boundary != "circular":
+            return _boundary.apply(self, y)
         (kh, kw), (oy, ox) = self.kernel_shape, self.origin
         # Pad (left, right, top, bottom): padded index p holds original pixel (p − o) mod H.
         yp = F.pad(y, (ox, kw - 1 - ox, oy, kh - 1 - oy), mode="circular")
@@ -204,6 +208,8 @@ class Downsampling:
         s, (oy, ox) = self.scale, self.origin
         H, W = x.shape[-2] * s, x.shape[-1] * s
         self._check_hr(H, W, what=f"LR size {x.shape[-2]}x{x.shape[-1]} gives HR size")
+        if self.boundary != "circular":
+            return _boundary.adjoint(self, x)
         # Transpose of (strided correlation on the padded image): lands on padded coordinates,
         # of size (h−1)s + kh; output_padding s−1 extends it to the full padded size H + kh − 1 (and for W).
         z = F.conv_transpose2d(x, self._weight(x.shape[1], x), stride=s, groups=x.shape[1], output_padding=s - 1)
@@ -237,6 +243,8 @@ class Downsampling:
         self._check_4d(x, "LR input")
         h, w = x.shape[-2:]
         self._check_hr(h * self.scale, w * self.scale, what=f"LR size {h}x{w} gives HR size")
+        if self.boundary != "circular":
+            return _boundary.pinv(self, x)
         Ginv = self._inv_spectrum(h, w, x.device)[:, : w // 2 + 1].to(x.dtype)
         # rfft is enough: x is real and Ĝ⁺ is real and symmetric, so the product's inverse is real.
         u = torch.fft.irfft2(torch.fft.rfft2(x) * Ginv, s=(h, w))
@@ -332,6 +340,13 @@ def cubic_upsample(x: Tensor, scale: int, offset: tuple[float, float] = (0.0, 0.
 
 
 def build_operator(cfg: OperatorConfig) -> Downsampling:
+    """A from the ``operator`` settings, with their ``boundary``; see :func:`_build_kind`."""
+    op = _build_kind(cfg)
+    op.boundary = _boundary.check(cfg.boundary)
+    return op
+
+
+def _build_kind(cfg: OperatorConfig) -> Downsampling:
     """A from the ``operator`` settings (:class:`affsr.config.OperatorConfig`: params.yaml, a run's
     settings or a checkpoint's) — the one place those settings become an operator. Kind ``file`` reads
     ``cfg.kernel_file`` (a ConfigError naming the file if it is not a usable kernel)."""
@@ -376,6 +391,7 @@ def operator_from_description(description: dict) -> Downsampling:
     holds the (normalised) kernel values themselves, so moving or editing the .npy cannot change A."""
     try:
         op = _from_description(description)
+        op.boundary = _boundary.check(description.get("boundary", "circular"))
     except (KeyError, TypeError, ValueError) as err:
         raise ConfigError(f"not a description of an operator A: {description!r} ({err})") from None
     if op.describe() != description:  # e.g. another origin: not an operator affsr can rebuild

@@ -204,10 +204,13 @@ def resolve(params: Params, dataset: str, method: str) -> dict:
     }
 
 
-def operator_named(kind: str, scale: int, kernel_file: str | None = None) -> OperatorConfig:
-    """A by name at ``scale`` (``affsr upscale/downsample --operator``; ``kernel_file`` for kind file),
-    with each kind's defaults; a bad combination is a ConfigError naming --operator."""
-    values = {"kind": kind, "scale": int(scale), **({"kernel_file": kernel_file} if kernel_file else {})}
+def operator_named(kind: str, scale: int, kernel_file: str | None = None,
+                   boundary: str = "circular") -> OperatorConfig:
+    """A by name at ``scale`` (``affsr upscale/downsample --operator``; ``kernel_file`` for kind file;
+    ``boundary`` circular or reflect), with each kind's defaults; a bad combination is a ConfigError
+    naming --operator."""
+    values = {"kind": kind, "scale": int(scale), "boundary": boundary,
+              **({"kernel_file": kernel_file} if kernel_file else {})}
     return from_dict(OperatorConfig, values, "--operator")
 
 

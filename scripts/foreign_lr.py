@@ -32,7 +32,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Image.fromarray(lr).save(Path(tmp) / "lr.png")
         print(f"HR {hr.shape[1]}×{hr.shape[0]} camera crop, LR by PIL BICUBIC ×{args.scale}; {args.checkpoint}")
-        for label, extra in (("checkpoint's A (Gaussian)", []), ("--operator bicubic", ["--operator", "bicubic"])):
+        for label, extra in (("checkpoint's A (Gaussian)", []), ("--operator bicubic, circular", ["--operator", "bicubic", "--boundary", "circular"]),
+                             ("--operator bicubic (reflect)", ["--operator", "bicubic"])):
             out = Path(tmp) / "sr.png"
             run = subprocess.run([sys.executable, "-m", "affsr", "upscale", str(Path(tmp) / "lr.png"), str(out),
                                   "--checkpoint", args.checkpoint, *extra], capture_output=True, text=True)

@@ -23,8 +23,8 @@ GRAPH = import_graph(PACKAGE)
 LAYERS: list[tuple[str, ...]] = [
     ("affsr.errors", "affsr.parse", "affsr.names", "affsr.files", "affsr.optim", "affsr.codebase"),
     ("affsr.config",),
-    ("affsr.kernels", "affsr.operators", "affsr.box_projection", "affsr.box_layer", "affsr.density", "affsr.methods",
-     "affsr.tables"),
+    ("affsr.kernels", "affsr.boundary", "affsr.operators", "affsr.box_projection", "affsr.box_layer", "affsr.density",
+     "affsr.methods", "affsr.tables"),
     ("affsr.nets", "affsr.metrics", "affsr.perception", "affsr.splits", "affsr.images", "affsr.image_archives",
      "affsr.image_sets", "affsr.sources", "affsr.download"),
     ("affsr.patches", "affsr.prepared", "affsr.data"),

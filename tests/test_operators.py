@@ -1,5 +1,7 @@
 """Tests for affsr.operators: A, Aᵀ, exact A⁺ (against dense numpy matrices) and the affine projection."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -393,3 +395,73 @@ def test_a_description_affsr_cannot_rebuild_exactly_is_refused(change, op):
         return  # area rebuilt under its own name: not a mismatch
     with pytest.raises(ConfigError, match="cannot be rebuilt"):
         operator_from_description(description)
+
+
+# ---- the reflect boundary (affsr.boundary) ------------------------------------------------------------
+
+REFLECT = {"gauss1.0": lambda s: Downsampling(Downsampling.gaussian(1.0, 9, s).kernel, s, boundary="reflect"),
+           "bicubic": lambda s: build_operator(OperatorConfig(kind="bicubic", scale=s, boundary="reflect"))}
+
+
+def reference_reflect(y: np.ndarray, op: Downsampling) -> np.ndarray:
+    """A by its definition: numpy's 'symmetric' padding (scipy.ndimage 'reflect'), then the strided correlation."""
+    (kh, kw), (oy, ox), s = op.kernel_shape, op.origin, op.scale
+    yp = np.pad(y, ((oy, kh - 1 - oy), (ox, kw - 1 - ox)), mode="symmetric")
+    k = op.kernel.numpy()
+    return np.array([[(k * yp[s * i:s * i + kh, s * j:s * j + kw]).sum() for j in range(y.shape[1] // s)]
+                     for i in range(y.shape[0] // s)])
+
+
+@pytest.mark.parametrize("HW", [(16, 16), (24, 20)])
+@pytest.mark.parametrize("scale", [2, 4])
+@pytest.mark.parametrize("kname", list(REFLECT))
+def test_reflect_boundary_dense_against_numpy(kname, scale, HW):
+    op = REFLECT[kname](scale)
+    A, At, P = dense_ops(op, *HW)
+    y = np.random.default_rng(0).random(HW)
+    np.testing.assert_allclose(op(torch.tensor(y)[None, None])[0, 0].numpy(), reference_reflect(y, op), atol=1e-14)
+    np.testing.assert_allclose(At, A.T, atol=1e-15)  # adjoint = the transpose (margin folded back)
+    np.testing.assert_allclose(P, np.linalg.pinv(A), atol=1e-10)
+    assert_penrose(A, P, atol=1e-10)
+    assert not np.allclose(A, dense(Downsampling(op.kernel, scale, op.origin), HW))  # not the circular A
+
+
+def test_reflect_pinv_float32_gradients_and_iterations():
+    from affsr import boundary
+    op = REFLECT["gauss1.0"](4)
+    x = torch.rand(2, 3, 8, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    u, iterations = boundary.solve(op, x)
+    assert iterations <= 20  # the circular FFT inverse is a good preconditioner
+    torch.testing.assert_close(op(op.pinv(x)), x, rtol=0, atol=1e-13)
+    p32 = op.pinv(x.float())
+    assert p32.dtype == torch.float32
+    torch.testing.assert_close(p32, op.pinv(x).float())
+    small = Downsampling(op.kernel, 2, boundary="reflect")
+    xs, ys = (torch.rand(1, 1, n, n, dtype=torch.float64, requires_grad=True) for n in (5, 10))
+    assert torch.autograd.gradcheck(small.pinv, (xs,)) and torch.autograd.gradcheck(small, (ys,))
+    projected = AffineProjection(op)(torch.rand(2, 3, 32, 24, dtype=torch.float64), x)
+    torch.testing.assert_close(op(projected), x, rtol=0, atol=1e-12)
+
+
+def test_reflect_rank_deficient_raises_clearly():
+    # a one-pixel shift: LR columns 0 and 1 both read HR column 0 (the mirrored −1), so A Aᵀ is singular
+    op = Downsampling(torch.tensor([[1.0, 0.0]]), 1, origin=(0, 1), boundary="reflect")
+    x = torch.rand(1, 1, 4, 6, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match="conjugate gradients did not reach"):
+        op.pinv(x)
+
+
+def test_reflect_boundary_settings_and_description():
+    circ, refl = build_operator(OperatorConfig()), build_operator(OperatorConfig(boundary="reflect"))
+    assert "boundary" not in circ.describe() and "boundary" not in OperatorConfig().recorded()
+    assert refl.describe() == {**circ.describe(), "boundary": "reflect"}
+    assert OperatorConfig(boundary="reflect").recorded()["boundary"] == "reflect"
+    again = operator_from_description(json.loads(json.dumps(refl.describe())))
+    assert again.boundary == "reflect" and again.describe() == refl.describe()
+    assert operator_from_description(circ.describe()).boundary == "circular"
+    with pytest.raises(ValueError, match="boundary"):
+        OperatorConfig(boundary="periodic")
+    with pytest.raises(ValueError, match="boundary"):
+        Downsampling.gaussian(1.0, 9, 4).__class__(torch.ones(3, 3), 2, boundary="wrap")
+    with pytest.raises(ConfigError):
+        operator_from_description({**circ.describe(), "boundary": "wrap"})
