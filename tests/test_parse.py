@@ -97,7 +97,7 @@ def test_unknown_key_inside_a_nested_dataclass_names_the_nested_path():
 
 def test_unknown_key_of_a_real_settings_section():
     message = _error(OperatorConfig, {"sigma": 1.0, "sise": 9}, "params.operator")
-    assert message.startswith("params.operator.sise: unknown key (did you mean 'size'?); allowed keys: angle, kernel_file, kind, length, origin, scale, sigma, sigma_x, sigma_y, size")
+    assert message.startswith("params.operator.sise: unknown key (did you mean 'size'?); allowed keys: angle, boundary, kernel_file, kind, length, origin, scale, sigma, sigma_x, sigma_y, size")
 
 
 # ---- wrong types --------------------------------------------------------------------------------------------
