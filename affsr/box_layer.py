@@ -20,42 +20,21 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from affsr.box_projection import inverse_gram_spectrum, project_to_box
+from affsr.box_projection import conjugate_gradients, inverse_gram_spectrum, project_to_box
 from affsr.operators import Downsampling
 
 #: Tolerance of the forward solve (max |A y − x| and box violation, image units) and its Newton budget.
 TOL, MAX_ITER = 1e-6, 50
-#: CG steps at most for one backward solve, and its relative tolerance.
+#: CG steps at most for one backward solve, and its tolerance relative to the largest |r|.
 CG_STEPS, CG_RTOL = 200, 1e-10
 
 
 def _solve_gram(op: Downsampling, free: Tensor, r: Tensor, inv_gram: Tensor) -> Tensor:
     """μ with (A D Aᵀ) μ = r, D = diag(free), by preconditioned CG (all images of the batch at once: the
     system is block diagonal). r: (B, C, h, w) float64."""
-
-    def apply(v: Tensor) -> Tensor:
-        return op(free * op.adjoint(v))
-
-    def precondition(v: Tensor) -> Tensor:
-        return torch.fft.ifft2(torch.fft.fft2(v) * inv_gram).real
-
-    mu = torch.zeros_like(r)
-    res = r.clone()
-    z = precondition(res)
-    p = z.clone()
-    rz = (res * z).sum()
-    target = CG_RTOL * float(r.norm()) + 1e-300
-    for _ in range(CG_STEPS):
-        if float(res.norm()) <= target:
-            break
-        ap = apply(p)
-        alpha = rz / (p * ap).sum()
-        mu = mu + alpha * p
-        res = res - alpha * ap
-        z = precondition(res)
-        rz_new = (res * z).sum()
-        p = z + (rz_new / rz) * p
-        rz = rz_new
+    mu, _ = conjugate_gradients(lambda v: op(free * op.adjoint(v)),
+                                lambda v: torch.fft.ifft2(torch.fft.fft2(v) * inv_gram).real,
+                                r, CG_STEPS, atol=CG_RTOL * float(r.abs().max()) + 1e-300)
     return mu
 
 

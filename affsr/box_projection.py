@@ -34,7 +34,7 @@ from torch import Tensor
 
 from affsr.operators import Downsampling
 
-__all__ = ["BoxProjection", "project_to_box", "inverse_gram_spectrum", "MEASURED"]
+__all__ = ["BoxProjection", "project_to_box", "inverse_gram_spectrum", "conjugate_gradients", "MEASURED"]
 
 #: Measured on CPU (2 threads, float64), x = 8-bit A of a photo, y0 = the affgan checkpoints' outputs:
 MEASURED = """
@@ -138,7 +138,7 @@ def _newton(op: Downsampling, y0: Tensor, x: Tensor, tol: float, max_iter: int,
         # support is clamped; inexact Newton: CG only to a relative accuracy that tightens as r shrinks
         inside = ((v > 0.0) & (v < 1.0)).double().clamp(min=1e-3)
         r_max = float(r.abs().max())
-        step, n = _cg(lambda d: op(inside * op.adjoint(d)), precondition, r, cg_iter,
+        step, n = conjugate_gradients(lambda d: op(inside * op.adjoint(d)), precondition, r, cg_iter,
                       max(min(0.1, r_max**0.5) * r_max, tol * 1e-2))
         cgs += n
         slope = -(r * step).sum()  # ∇ψᵀ Δ < 0 for a descent direction
@@ -152,7 +152,7 @@ def _newton(op: Downsampling, y0: Tensor, x: Tensor, tol: float, max_iter: int,
     return y, max_iter, cgs
 
 
-def _cg(apply, precondition, b: Tensor, max_steps: int, atol: float) -> tuple[Tensor, int]:
+def conjugate_gradients(apply, precondition, b: Tensor, max_steps: int, atol: float) -> tuple[Tensor, int]:
     """Preconditioned CG for the PSD system apply(z) = b, all images of the batch at once (one shared
     step length is fine: the system is block-diagonal, and CG only needs *a* descent direction here)."""
     z = torch.zeros_like(b)
