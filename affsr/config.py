@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from affsr.data_settings import OPERATOR_KINDS, DatasetConfig, DownloadConfig, OperatorConfig  # noqa: F401 (re-exported)
 from affsr.errors import ConfigError
 from affsr.parse import check_one_of as _one_of
 from affsr.parse import check_ranges as _check
@@ -28,91 +29,8 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: The splits a run may train on: the test split is never trained on.
 TRAINING_SPLITS = SPLITS[:2]
 DEVICES = ("auto", "cpu", "cuda")
-OPERATOR_KINDS = ("gaussian", "box", "area", "bicubic", "motion", "file")
 #: Reference upsamplers evaluate makes without a checkpoint (affsr.metrics.reference_outputs).
 REFERENCES: tuple[str, ...] = ("bicubic", "pinv")
-
-
-@dataclass(frozen=True)
-class OperatorConfig:
-    """The degradation A (paper: 9×9 Gaussian, stride 4; σ not stated: 1 HR pixel). Kinds: affsr.kernels."""
-
-    kind: str = "gaussian"
-    sigma: float = 1.0
-    size: int = 9
-    scale: int = 4
-    sigma_x: float = 0.0  # gaussian, anisotropic: std along `angle` (0 = sigma) …
-    sigma_y: float = 0.0  # … and across it (0 = sigma)
-    angle: float = 0.0  # gaussian and motion: degrees, counter-clockwise as displayed, 0 = along the rows
-    length: float = 0.0  # motion: > 0
-    kernel_file: str = ""  # file: a 2-D .npy kernel (normalised on load)
-    origin: tuple[int, ...] = ()  # file: the tap on HR pixel s·i; [] = centre tap, [o] or [oy, ox]
-    boundary: str = "circular"  # circular (periodic, exact FFT A⁺) or reflect (symmetric edges, CG A⁺)
-
-    def recorded(self) -> dict:
-        """These settings as runs, data and checkpoints record them: kind, sigma, size and scale always,
-        any other key only where it differs from its default — so the paper's Gaussian resolves (and a
-        finished study reruns) exactly as before other operator kinds existed."""
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if k in ("kind", "sigma", "size", "scale") or v != defaults[k]}
-
-    def __post_init__(self) -> None:
-        _one_of(self.kind, "kind", OPERATOR_KINDS)
-        _one_of(self.boundary, "boundary", ("circular", "reflect"))
-        _check(self, positive=("sigma",), at_least_one=("size", "scale"),
-               non_negative=("sigma_x", "sigma_y", "length"))
-        for key, bad, need in (("length", self.kind == "motion" and not self.length > 0, "> 0 for kind motion"),
-                               ("kernel_file", self.kind == "file" and not self.kernel_file, "a .npy file for kind file"),
-                               ("origin", len(self.origin) > 2 or min(self.origin, default=0) < 0, "[], [o] or [oy, ox] ≥ 0")):
-            if bad:
-                raise ValueError(f"{key}: must be {need}, got {getattr(self, key)!r}")
-
-
-@dataclass(frozen=True)
-class DownloadConfig:
-    """Where an external source's file comes from; ``sha256`` (and ``md5`` if given) is checked after
-    the download. An empty sha256 is accepted once and its digest printed, to be pinned here."""
-
-    url: str = ""
-    sha256: str = ""
-    md5: str = ""
-    filename: str = ""
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """One data set: an image source (``affsr.sources``) made into HR images of ``hr_size``.
-
-    ``n_train/n_val/n_test``: patch counts (patch sources) or most images per split (image collections).
-    ``crop``: image collections only, the box cut before resizing to hr_size: [] = largest centred
-    square, [size] = centred square, [top, left, size]. ``download``: the file of a downloaded source.
-    ``path``: the folder of a local source (ImageNet). ``members``: archive members to use (textures).
-    ``min_bytes`` / ``min_files``: ImageNet's file-size filter and expected image count.
-    ``steps_scale``: multiplies every run's steps on this data set (the CPU budget; 1 at paper scale).
-    ``mirror_train``: add the left-right mirror image of every training image (LR made from the mirrored
-    HR by A, so pairs stay exact): twice the training images where a set is tiny (the 74 demo faces).
-    """
-
-    source: str
-    hr_size: int = 32
-    n_train: int = 2048
-    n_val: int = 128
-    n_test: int = 128
-    crop: tuple[int, ...] = ()
-    download: DownloadConfig = DownloadConfig()
-    path: str = ""
-    members: str = "*"
-    min_bytes: int = 0
-    min_files: int = 0
-    steps_scale: float = 1.0
-    mirror_train: bool = False
-
-    def __post_init__(self) -> None:
-        _check(self, at_least_one=("hr_size", "n_train", "n_val", "n_test"), positive=("steps_scale",),
-               non_negative=("min_bytes", "min_files"))
-        if len(self.crop) not in (0, 1, 3) or any(v < 0 for v in self.crop):
-            raise ValueError(f"crop: {list(self.crop)} must be [], [size] or [top, left, size] (≥ 0)")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ GRAPH = import_graph(PACKAGE)
 #: Prefixes match a module and its submodules ("affsr.methods" covers every objective).
 LAYERS: list[tuple[str, ...]] = [
     ("affsr.errors", "affsr.parse", "affsr.names", "affsr.files", "affsr.optim", "affsr.codebase"),
+    ("affsr.data_settings",),
     ("affsr.config",),
     ("affsr.kernels", "affsr.boundary", "affsr.operators", "affsr.box_projection", "affsr.box_layer", "affsr.density",
      "affsr.methods", "affsr.tables"),
