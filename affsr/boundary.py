@@ -13,8 +13,8 @@ the image, so Aᵀ is exactly the transpose of A, both linear and differentiable
 
 A Aᵀ is no longer circulant, so A⁺ = Aᵀ (A Aᵀ)⁻¹ x is solved by preconditioned conjugate gradients on the LR
 grid, in float64, preconditioned with the circular operator's exact FFT inverse (the two A Aᵀ agree away
-from the border), to a relative residual ≤ ``cg_tol``. A Aᵀ must be invertible (A of full row rank): a
-rank-deficient reflect operator raises instead of converging. Gradients go through a second solve (the
+from the border), to a relative residual ≤ ``cg_tol``. Where A Aᵀ is singular (A rank-deficient) that CG cannot converge,
+and A⁺ x is computed by CGLS on A itself (minimum-norm least squares; slower, exact to round-off). Gradients go through a second solve (the
 inverse is symmetric), not through the iterations.
 """
 
@@ -120,6 +120,53 @@ class _Solve(torch.autograd.Function):
         return solve(ctx.op, grad)[0].to(grad.dtype), None
 
 
+def least_squares(forward, backward, b: Tensor, max_iter: int = 20000) -> Tensor:
+    """The minimum-norm least-squares solution of forward(z) = b — B⁺ b for the linear map B = forward with
+    transpose backward — by CGLS from z = 0 (its iterates stay in range(Bᵀ), so the limit is B⁺ b, also
+    where B is rank-deficient), per (batch, channel) image in float64, to ‖Bᵀ r‖ ≤ cg_tol ‖Bᵀ b‖."""
+    b = b.detach().to(torch.float64)
+
+    def dot(a: Tensor, c: Tensor) -> Tensor:
+        return (a * c).sum(dim=(-2, -1), keepdim=True)
+
+    r = b.clone()
+    g = backward(r)
+    z, p, gamma = torch.zeros_like(g), g, dot(g, g)
+    stop = cg_tol**2 * gamma
+    for _ in range(max_iter):
+        if bool((gamma <= stop).all()):
+            return z
+        q = forward(p)
+        qq = dot(q, q)
+        alpha = torch.where(qq > 0, gamma / torch.where(qq > 0, qq, 1.0), 0.0)
+        z, r = z + alpha * p, r - alpha * q
+        g = backward(r)
+        gamma, old = dot(g, g), gamma
+        p = g + torch.where(old > 0, gamma / torch.where(old > 0, old, 1.0), 0.0) * p
+    raise RuntimeError(f"reflect-boundary pinv: CGLS did not converge in {max_iter} iterations")
+
+
+class _RankDeficientPinv(torch.autograd.Function):
+    """A⁺ x for an A without full row rank (A Aᵀ singular): CGLS on A; the backward pass is (Aᵀ)⁺ g."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, op) -> Tensor:
+        ctx.op = op
+        return least_squares(lambda y: apply(op, y), lambda v: adjoint(op, v), x).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        op = ctx.op
+        return least_squares(lambda v: adjoint(op, v), lambda y: apply(op, y), grad).to(grad.dtype), None
+
+
 def pinv(op, x: Tensor) -> Tensor:
-    """A⁺·x = Aᵀ (A Aᵀ)⁻¹ x with the reflect boundary, in the input's dtype (solved in float64)."""
-    return adjoint(op, _Solve.apply(x, op))
+    """A⁺·x = Aᵀ (A Aᵀ)⁻¹ x with the reflect boundary, in the input's dtype (solved in float64). Where A Aᵀ
+    is singular (A rank-deficient: CG on it does not converge), A⁺ x by CGLS instead (slower, exact)."""
+    if op._spectra.get("rank_deficient"):
+        return _RankDeficientPinv.apply(x, op)
+    try:
+        return adjoint(op, _Solve.apply(x, op))
+    except RuntimeError:
+        op._spectra["rank_deficient"] = True  # remembered: the next call goes straight to CGLS
+        return _RankDeficientPinv.apply(x, op)

@@ -443,12 +443,21 @@ def test_reflect_pinv_float32_gradients_and_iterations():
     torch.testing.assert_close(op(projected), x, rtol=0, atol=1e-12)
 
 
-def test_reflect_rank_deficient_raises_clearly():
-    # a one-pixel shift: LR columns 0 and 1 both read HR column 0 (the mirrored −1), so A Aᵀ is singular
-    op = Downsampling(torch.tensor([[1.0, 0.0]]), 1, origin=(0, 1), boundary="reflect")
-    x = torch.rand(1, 1, 4, 6, dtype=torch.float64)
-    with pytest.raises(RuntimeError, match="conjugate gradients did not reach"):
-        op.pinv(x)
+@pytest.mark.parametrize("shift", [1, 2])
+def test_reflect_rank_deficient_is_pseudo_inverse(shift):
+    # a shift by 1: LR columns 0 and 1 both read HR column 0 (the mirrored −1), so A Aᵀ is singular (by 2:
+    # columns 0/3 and 1/2 of the LR read the same HR columns, twice over a 2-tap blur); CG on A Aᵀ cannot
+    # converge and A⁺ comes from CGLS, against numpy's dense pinv and the Penrose conditions
+    kernel = torch.tensor([[1.0, 0.0]]) if shift == 1 else torch.tensor([[0.25, 0.25], [0.25, 0.25]]).repeat(1, 2)
+    kernel = torch.cat([kernel, torch.zeros_like(kernel)], dim=1) if shift == 2 else kernel
+    op = Downsampling(kernel, 1, origin=(0, kernel.shape[1] - 1), boundary="reflect")
+    HW = (4, 6) if shift == 1 else (6, 8)
+    A, At, P = dense_ops(op, *HW)
+    assert np.linalg.matrix_rank(A) < A.shape[0]
+    np.testing.assert_allclose(P, np.linalg.pinv(A), atol=1e-10)
+    assert_penrose(A, P, atol=1e-10)
+    xs = torch.rand(1, 1, *op.lr_shape(HW), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(op.pinv, (xs,))  # backward: (Aᵀ)⁺ g, also by CGLS
 
 
 def test_reflect_boundary_settings_and_description():
