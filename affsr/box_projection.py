@@ -45,7 +45,12 @@ natural affgan, astronaut HR 256² (LR = 8-bit A y): NOT converged in 50 its, re
 natural affgan, retina HR 1024² (3 channels), tol 1e-6: NOT converged in 50 its (1522 CG), 1.35e-4, 234 s
 Dykstra after 200 sweeps on a 256² grey case: 7.8e-4 (Newton: 3e-7 in 7 its).
 The stalls come with large saturated (0 or 255) regions: x then lies on the boundary of A [0, 1]ⁿ (or, after
-8-bit rounding, just outside it), the dual optimum is not attained and λ grows without bound.
+8-bit rounding, just outside it), the dual optimum is not attained and λ grows without bound. Exact float
+LR (x = A y, C non-empty) stalls too, on near-saturated rows (x ≈ 1e-5 … 2.5e-4 over an almost black
+support): 3 of 16 natural training patches. Tried on those, none adopted: fixing the supports of saturated
+rows (facial reduction; no gain, and infeasible on 8-bit LR: residual 0.88), per-image CG and line search,
+Levenberg–Marquardt μ I instead of the 1e-3 floor on D (five schedules), a stall exit (bounded time, 2× the
+residual).
 """
 
 
