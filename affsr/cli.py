@@ -73,15 +73,10 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> None:
-    from affsr.download import download
+    from affsr.download import download_dataset
 
     ds, _, _ = _dataset_settings(args)
-    if not ds.download.url:
-        raise ConfigError(f"params.datasets.{args.dataset}.download.url: data set '{args.dataset}' "
-                          f"(source '{ds.source}') has nothing to download in this study; the downloads "
-                          "are the paper scale's (a params file with `study: paper`)")
-    digest = download(ds.download.url, Path(args.out), ds.download.sha256, ds.download.md5,
-                      progress=not args.quiet)
+    digest = download_dataset(args.dataset, ds, Path(args.out), progress=not args.quiet)
     print(f"downloaded {args.out} (sha256 {digest})")
 
 
@@ -248,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--settings", help="resolved settings as JSON (what the workflow passes)")
         p.add_argument("--dataset", required=True)
 
-    p = verbs.add_parser("download", help="fetch a data set's archive (resumes, verifies SHA-256)")
+    p = verbs.add_parser("download", help="fetch a data set's archive from its mirrors (resumes, verifies)")
     settings_args(p)
     p.add_argument("--out", required=True, help="file to write, e.g. data/downloads/faces/img_align_celeba.zip")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -5,6 +5,7 @@ re-exports them with every other section of params.yaml)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from affsr.parse import check_one_of as _one_of
@@ -53,13 +54,33 @@ class OperatorConfig:
 
 @dataclass(frozen=True)
 class DownloadConfig:
-    """Where an external source's file comes from; ``sha256`` (and ``md5`` if given) is checked after
-    the download. An empty sha256 is accepted once and its digest printed, to be pinned here."""
+    """Where an external source's file comes from, and what it must be.
 
-    url: str = ""
+    ``urls``: mirrors, tried in order (``affsr.download``): ``http(s)://``, ``file://`` (an archive you
+    already have) or ``gdrive:<file id>`` (Google Drive, with its confirm step for large files). A list,
+    because single links of these data sets break: Drive's daily quota, moved university pages.
+    ``sha256`` (and ``md5`` if given) is checked after the download; an empty sha256 is accepted once and
+    its digest printed, to be pinned here. ``size``: bytes, 0 = not checked; when pinned, a mirror that
+    announces another size is skipped before its body is downloaded."""
+
+    urls: tuple[str, ...] = ()
     sha256: str = ""
     md5: str = ""
     filename: str = ""
+    size: int = 0
+
+    @staticmethod
+    def url_problem(url: str) -> str:
+        """What is wrong with one mirror address ("" if nothing): the forms the downloader can fetch."""
+        if re.fullmatch(r"(?i:https?|file)://\S+|gdrive:[A-Za-z0-9_-]{10,}", url):
+            return ""
+        return f"{url!r} is not an http://, https:// or file:// url, nor gdrive:<Google Drive file id>"
+
+    def __post_init__(self) -> None:
+        for i, url in enumerate(self.urls):
+            if problem := self.url_problem(url):
+                raise ValueError(f"urls[{i}]: {problem}")
+        _check(self, non_negative=("size",))
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ def _check_sources(params: Params) -> None:
             raise ConfigError(f"{where}.hr_size: {ds.hr_size} is not divisible by operator.scale "
                               f"{params.operator.scale}")
         kind = SOURCES[ds.source].input
-        if kind == "download" and not (ds.download.url and ds.download.filename):
-            raise ConfigError(f"{where}.download: source '{ds.source}' is downloaded; set download.url and "
+        if kind == "download" and not (ds.download.urls and ds.download.filename):
+            raise ConfigError(f"{where}.download: source '{ds.source}' is downloaded; set download.urls and "
                               "download.filename")
         if kind == "path" and not ds.path:
             raise ConfigError(f"{where}.path: source '{ds.source}' reads a local folder; set its path")

@@ -198,7 +198,7 @@ def test_python_m_affsr_user_error_exit_code(tmp_path):
 def _celeba_params(tiny_params: dict, url: str, sha256: str) -> dict:
     tiny_params["datasets"]["faces"] = {
         "source": "celeba", "hr_size": 64, "crop": [60, 25, 128], "n_train": 100, "n_val": 100, "n_test": 100,
-        "download": {"url": url, "sha256": sha256, "filename": "img_align_celeba.zip"}}
+        "download": {"urls": [url], "sha256": sha256, "filename": "img_align_celeba.zip"}}
     return tiny_params
 
 

@@ -270,7 +270,7 @@ def test_prepare_input_for_a_source_that_reads_none_or_a_missing_file(tmp_path, 
                      "--input", tmp_path / "img_align_celeba.zip")
     _one_line(code, err, "--input", "'skimage_grass'", "reads no downloaded file", "study: paper")
     tiny_params["datasets"]["grass"] = {"source": "celeba", "hr_size": 16, "crop": [60, 25, 128],
-                                        "download": {"url": "http://x/y.zip", "filename": "y.zip"}}
+                                        "download": {"urls": ["http://x/y.zip"], "filename": "y.zip"}}
     code, err = _cli(capsys, "prepare", "--params", _params(tmp_path, tiny_params), "--dataset", "grass",
                      "--out", tmp_path / "d", "--input", tmp_path / "missing.zip")
     _one_line(code, err, str(tmp_path / "missing.zip"), "file not found")
@@ -280,7 +280,7 @@ def test_prepare_input_for_a_source_that_reads_none_or_a_missing_file(tmp_path, 
 def test_download_of_an_embedded_data_set_points_to_the_paper_study(tmp_path, tiny_params, capsys):
     code, err = _cli(capsys, "download", "--params", _params(tmp_path, tiny_params), "--dataset", "grass",
                      "--out", tmp_path / "x.zip")
-    _one_line(code, err, "params.datasets.grass.download.url", "nothing to download", "study: paper")
+    _one_line(code, err, "params.datasets.grass.download.urls", "nothing to download", "study: paper")
     assert not (tmp_path / "x.zip").exists()
 
 

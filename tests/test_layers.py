@@ -26,8 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("affsr.config",),
     ("affsr.kernels", "affsr.boundary", "affsr.operators", "affsr.box_projection", "affsr.box_layer", "affsr.density",
      "affsr.methods", "affsr.tables"),
-    ("affsr.nets", "affsr.metrics", "affsr.perception", "affsr.splits", "affsr.images", "affsr.image_archives",
-     "affsr.image_sets", "affsr.sources", "affsr.download"),
+    ("affsr.nets", "affsr.accelerate", "affsr.metrics", "affsr.perception", "affsr.splits", "affsr.images",
+     "affsr.image_archives", "affsr.image_sets", "affsr.sources", "affsr.download", "affsr.mirrors"),
     ("affsr.patches", "affsr.prepared", "affsr.data"),
     ("affsr.params", "affsr.build", "affsr.provenance"),
     ("affsr.checkpoint",),
@@ -120,7 +120,7 @@ def test_named_contracts(module, forbidden):
 
 def test_objectives_do_no_file_io():
     """Methods compute; the workflow passes paths, the CLI loads (style.md)."""
-    io = ("affsr.files", "affsr.checkpoint", "affsr.data", "affsr.prepared", "affsr.download")
+    io = ("affsr.files", "affsr.checkpoint", "affsr.data", "affsr.prepared", "affsr.download", "affsr.mirrors")
     for module, deps in GRAPH.items():
         if module.startswith("affsr.methods"):
             assert not deps & set(io), f"{module} imports {deps & set(io)}"

@@ -424,7 +424,7 @@ def test_download_and_prepare_rules_over_http(tmp_path: Path, http_server):
     archive = make_celeba_zip(www / "img_align_celeba.zip", CELEBA_NUMBERS)
     params = {**TINY, "datasets": {"faces": {
         "source": "celeba", "hr_size": 64, "crop": [60, 25, 128], "n_train": 100, "n_val": 100, "n_test": 100,
-        "download": {"url": f"{base}/img_align_celeba.zip", "filename": "img_align_celeba.zip",
+        "download": {"urls": [f"{base}/img_align_celeba.zip"], "filename": "img_align_celeba.zip",
                      "sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}}}}
     work = tmp_path / "work"
     work.mkdir()
