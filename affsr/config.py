@@ -104,11 +104,31 @@ class TrainConfig:
     #: average is what the checkpoint's ``generator`` holds, so evaluation and ``upscale`` use it; the
     #: raw weights are kept beside it (``raw_networks``). Runs without a generator ignore it.
     ema: float = 0.0
+    # How the loop runs on its device (affsr/accelerate.py). ``auto`` is the fastest safe choice for the
+    # device: on the CPU all off (fp32, contiguous, eager: the CPU study's numbers stay bitwise the
+    # same); on CUDA all on. Each can be forced on or off (true / false), e.g. to compare.
+    #: fp32, or bf16 autocast of the networks' forward passes (losses, optimiser, the affine projection
+    #: and the density model's likelihood stay fp32). auto: bf16 on a CUDA GPU that supports it.
+    precision: str = "auto"
+    #: NHWC memory format of the networks and batches (faster convolutions on tensor cores). auto: CUDA.
+    channels_last: str | bool = "auto"
+    #: torch.compile each network; if compiling fails, one ``affsr: note:`` line and eager. auto: CUDA.
+    compile: str | bool = "auto"
+    #: Keep the training split on the device and slice batches there (else: sliced on the host, one
+    #: pinned copy per batch). auto: when it takes under half the GPU's free memory (always on the CPU).
+    data_on_device: str | bool = "auto"
+
+    PRECISIONS = ("auto", "fp32", "bf16")  # not a field: no annotation
 
     def __post_init__(self) -> None:
         _check(self, non_negative=("steps",), positive=("batch_size", "log_every", "checkpoint_every", "lr"),
                fractions=("beta1", "beta2", "ema"))
         _one_of(self.device, "device", DEVICES)
+        _one_of(self.precision, "precision", self.PRECISIONS)
+        for key in ("channels_last", "compile", "data_on_device"):
+            value = getattr(self, key)
+            if value not in ("auto", True, False) or isinstance(value, int) and not isinstance(value, bool):
+                raise ValueError(f"{key}: {value!r} is not one of: auto, true, false")
         for name, factor in self.lr_scale.items():
             if not factor > 0:
                 raise ValueError(f"lr_scale.{name}: must be > 0, got {factor!r}")

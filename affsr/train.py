@@ -26,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from affsr import checkpoint
+from affsr.accelerate import accelerated, plan
 from affsr.build import build_objective, image_batch_sampler, pick_device
 from affsr.config import RunSettings, TrainConfig
 from affsr.data import load_manifest, load_split
@@ -175,6 +176,8 @@ def fit(
     (whose state is part of the resume state, so a resumed run draws the same batches). If the
     objective defines ``snapshot_points`` (progress fractions) and ``snapshot_label(progress)``, copies
     of its networks are kept at those points (AffDG's denoiser at decreasing σ, App. D).
+    How the networks (and the frozen guides of ``objective.context``) run on ``device`` — bf16,
+    channels_last, torch.compile — follows ``cfg`` (:mod:`affsr.accelerate`; all off on the CPU).
     Resume state made with other settings is an error, or with ``discard_stale`` is deleted and the
     run starts over (the workflow's choice: it reruns a training only when its settings changed).
     """
@@ -189,6 +192,8 @@ def fit(
         for key, net in objective.networks.items()
     }
     ema = _ema_copy(objective, cfg.ema)
+    run_plan = plan(cfg, device)  # precision, memory format, compile (affsr.accelerate)
+    guides = [g.network for g in getattr(getattr(objective, "context", None), "guides", None) or []]
     sampler = torch.Generator().manual_seed(int(settings_dict.get("seed", 0)))
     state = _State(step=0, rows=[], snapshots=[])
     if resume_path and resume_path.exists():
@@ -224,7 +229,9 @@ def fit(
         _save_resume(resume_path, objective, optimisers, sampler, state, settings_dict, ema)
         saved_step = state.step
 
-    with _StopRequest() as stop:
+    # No host-device synchronisation per step: losses are summed as tensors on the device and read
+    # (`float`, the NaN check) only every log_every steps; weights are checked only when saved.
+    with _StopRequest() as stop, accelerated(objective.networks, guides, run_plan):
         while state.step < cfg.steps:
             if stop.signal is not None:  # preempted: save where we are, then leave non-zero
                 where = "nothing saved (no resume path)"
@@ -283,15 +290,19 @@ def train(
 ) -> pd.DataFrame:
     """Train one run on images; write the final checkpoint and the loss log (CSV). Returns the log.
 
-    The data set (``data_dir``, from ``affsr prepare``) is small, so the run's split is kept on the
-    training device and batches are sliced there. A rerun with the same settings resumes from
-    ``resume_dir``. ``guide_checkpoint``: the auxiliary run whose snapshots guide this one.
+    The run's split (``data_dir``, from ``affsr prepare``) is kept on the training device and batches
+    are sliced there, unless it does not fit (``train.data_on_device``, :mod:`affsr.accelerate`). A
+    rerun with the same settings resumes from ``resume_dir``. ``guide_checkpoint``: the auxiliary run
+    whose snapshots guide this one.
     """
     data_dir, checkpoint_path, log_path = Path(data_dir), Path(checkpoint_path), Path(log_path)
     manifest = load_manifest(data_dir)
     checkpoint.check_data_matches(settings, data_dir, manifest)
     device = pick_device(settings.train.device)
-    lr_images, hr_images = (t.to(device) for t in load_split(data_dir, settings.split, hr_bytes=True))
+    lr_images, hr_images = load_split(data_dir, settings.split, hr_bytes=True)
+    run_plan = plan(settings.train, device, lr_images.nbytes + hr_images.nbytes)
+    if run_plan.data_on_device:  # else batches are sliced on the host and sent up one by one
+        lr_images, hr_images = lr_images.to(device), hr_images.to(device)
     channels = hr_images.shape[1]
     guides = checkpoint.load_guides(guide_checkpoint, settings, channels) if guide_checkpoint else []
     if settings.guide and not guides:
@@ -300,7 +311,8 @@ def train(
         guide.network.to(device)
     objective = build_objective(settings, channels, guides)
     cfg = settings.train
-    sample_batch = image_batch_sampler(lr_images, hr_images, cfg.batch_size)
+    sample_batch = image_batch_sampler(lr_images, hr_images, cfg.batch_size, device,
+                                       run_plan.memory_format)
 
     # What the run was trained on beyond its settings, part of the resume state's identity: a resume
     # against re-prepared data or a retrained guide would mix two runs' training silently.

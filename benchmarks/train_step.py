@@ -3,6 +3,8 @@
     python benchmarks/train_step.py                       # demo sizes (params.yaml), every method
     python benchmarks/train_step.py --study paper --dataset natural --methods mse affgan
     python benchmarks/train_step.py --steps 50 --warmup 10 --device cuda --json out.json
+    python benchmarks/train_step.py --options --study paper --dataset natural --methods mse affgan \
+        --device cuda --batch 64                          # the train: options, SRResNet 8×64 RGB 32→128
 
 What is timed:
 * **pipeline** — ``affsr.train.fit``: the loop ``make study`` runs (batches sliced from a data set kept
@@ -12,6 +14,9 @@ What is timed:
   phases, one Adam step each), nothing else.
 * **projection share** — the MSE step of the generator with ``constraint: projected`` vs ``none``:
   the fraction of the step the affine projection A⁺x + (I − A⁺A)f(x) costs.
+* **options** (``--options``, instead of the above) — the pipeline under each ``train:`` option of
+  :mod:`affsr.accelerate` alone and combined: fp32 eager, bf16, channels_last, compile, all three. One
+  ``fit`` per option (so compiling happens once, in its warm-up steps), timed between its log rows.
 
 The data are random uint8 HR images of the data set's size and colour (LR = A·HR, as ``prepare``
 makes them); speed does not depend on pixel values. Guided methods (AffDG, AffLL) get untrained
@@ -39,6 +44,7 @@ from affsr.data import hr_to_float
 from affsr.methods.base import Guide
 from affsr.build import build_objective, guides_from_snapshots, image_batch_sampler, pick_device
 from affsr.operators import build_operator
+from affsr.accelerate import plan
 from affsr.train import fit
 
 POOL = 512  # random HR images kept on the device, sliced into batches like the pipeline's data set
@@ -115,6 +121,64 @@ def time_reference(settings: RunSettings, objective, sample, device, warmup: int
     return (time.perf_counter() - start) / steps
 
 
+#: name → the train: options of one row of the options table (the rest: off / fp32).
+OPTION_SETS = {
+    "fp32 eager": {},
+    "bf16": {"precision": "bf16"},
+    "channels_last": {"channels_last": True},
+    "compile": {"compile": True},
+    "bf16 + channels_last + compile": {"precision": "bf16", "channels_last": True, "compile": True},
+}
+#: Warm-up steps at least, for a compiled row.
+COMPILE_WARMUP = 6
+OFF = {"precision": "fp32", "channels_last": False, "compile": False, "data_on_device": True}
+
+
+def time_options(settings: RunSettings, objective, lr, hr, device, warmup: int, steps: int) -> float:
+    """Seconds per step of one ``fit`` of ``warmup + steps`` steps under ``settings.train``'s options,
+    timed between the log rows at step ``warmup`` and at the end (each row reads the losses, which
+    waits for the device: the window holds whole steps)."""
+    memory_format = plan(settings.train, device).memory_format
+    sample = image_batch_sampler(lr, hr, settings.train.batch_size, device, memory_format)
+    cfg = dataclasses.replace(settings.train, steps=warmup + steps, log_every=warmup, checkpoint_every=10**9)
+    rows = fit(objective, sample, cfg, "options", settings.to_dict(), device, progress=False).rows
+    return (rows[-1]["seconds"] - rows[0]["seconds"]) / (cfg.steps - rows[0]["step"])
+
+
+def options_benchmark(params, dataset: str, methods: list[str], device: torch.device, warmup: int, steps: int,
+                      batch: int | None, only: list[str] | None = None) -> list[dict]:
+    """img/s of each method under each option set of OPTION_SETS (or those named in ``only``)."""
+    ds = params.datasets[dataset]
+    from affsr.sources import SOURCES
+
+    channels = 3 if SOURCES[ds.source].colour else 1
+    rows = []
+    for method in methods:
+        base = _settings(params, dataset, method)
+        for name, options in OPTION_SETS.items():
+            if only and name not in only:
+                continue
+            train = {**dataclasses.asdict(base.train), **OFF, **options}
+            if batch:
+                train["batch_size"] = batch
+            settings = _settings(params, dataset, method, train=train)
+            lr, hr = _data(settings, channels, ds.hr_size, device)
+            guides = _guides(settings, params, dataset, channels)
+            for guide in guides:
+                guide.network.to(device)
+            # compiling goes on over the first 3–4 steps (the backward, the graphs after a break)
+            seconds = time_options(settings, build_objective(settings, channels, guides), lr, hr, device,
+                                   max(warmup, COMPILE_WARMUP) if settings.train.compile is True else warmup, steps)
+            b = settings.train.batch_size
+            rows.append({"method": method, "options": name, "batch": b, "img_s": b / seconds,
+                         "seconds_per_step": seconds})
+            print(f"  {method:12s} {name:32s} {b / seconds:9.1f} img/s", file=sys.stderr)
+    eager = {r["method"]: r["img_s"] for r in rows if r["options"] == "fp32 eager"}
+    for r in rows:
+        r["speedup"] = r["img_s"] / eager[r["method"]] if r["method"] in eager else None
+    return rows
+
+
 def benchmark(params, dataset: str, methods: list[str], device: torch.device, warmup: int, steps: int) -> list[dict]:
     ds = params.datasets[dataset]
     from affsr.sources import SOURCES
@@ -170,6 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--flush-denormal", action="store_true",
+                        help="CPU: flush subnormal floats to zero (the pipeline does not: see docs/benchmarks.md)")
+    parser.add_argument("--batch", type=int, help="batch size (default: the method's train.batch_size)")
+    parser.add_argument("--options", action="store_true",
+                        help="time the train: options (fp32 eager, bf16, channels_last, compile, all) instead")
+    parser.add_argument("--only", nargs="+", choices=list(OPTION_SETS), help="with --options: these only")
     args = parser.parse_args(argv)
 
     raw = yaml.safe_load(Path(args.params).read_text())
@@ -178,12 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(raw)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
     device = pick_device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     methods = args.methods or list(params.methods)
     print(f"device: {name}; torch {torch.__version__}; study {params.study}; dataset {args.dataset} "
           f"(hr {params.datasets[args.dataset].hr_size}); warm-up {args.warmup}, timed {args.steps} steps",
           file=sys.stderr)
+    if args.options:
+        return _print_options(params, args, methods, device, name)
     rows = benchmark(params, args.dataset, methods, device, args.warmup, args.steps)
     share = projection_share(params, args.dataset, device, args.warmup, args.steps)
 
@@ -202,6 +276,23 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__, "study": params.study,
                                                "dataset": args.dataset, "rows": rows, "projection": share,
                                                "total_seconds": total}, indent=2))
+    return 0
+
+
+def _print_options(params, args, methods: list[str], device: torch.device, name: str) -> int:
+    rows = options_benchmark(params, args.dataset, methods, device, args.warmup, args.steps, args.batch, args.only)
+    g = params.generator
+    print(f"\n# train: options, {name}, torch {torch.__version__}, study {params.study}, dataset {args.dataset} "
+          f"(hr {params.datasets[args.dataset].hr_size}, generator {g.blocks}×{g.width}), "
+          f"warm-up {args.warmup}, timed {args.steps} steps\n")
+    print("| method | options | batch | img/s | × fp32 eager |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        speedup = f"{r['speedup']:.2f}" if r["speedup"] else "–"
+        print(f"| {r['method']} | {r['options']} | {r['batch']} | {r['img_s']:.1f} | {speedup} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__, "study": params.study,
+                                               "dataset": args.dataset, "options": rows}, indent=2))
     return 0
 
 

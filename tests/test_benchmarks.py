@@ -26,3 +26,40 @@ def test_train_step_benchmark_runs_every_kind_of_method(tmp_path, tiny_params):
     assert {r["method"] for r in out["rows"]} == {"mse", "affgan", "dae", "affdg"}
     assert all(r["pipeline_img_s"] > 0 and r["reference_img_s"] > 0 for r in out["rows"])
     assert out["torch"] and out["device"].startswith("CPU")
+
+
+def test_train_step_benchmark_times_the_train_options(tmp_path, tiny_params):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "train_step.py"), "--params", str(tmp_path / "params.yaml"),
+         "--options", "--only", "fp32 eager", "bf16", "channels_last", "--methods", "mse", "--batch", "4",
+         "--steps", "2", "--warmup", "1", "--threads", "1", "--json", str(tmp_path / "out.json")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| mse | bf16 | 4 |" in result.stdout and "× fp32 eager" in result.stdout
+    rows = json.loads((tmp_path / "out.json").read_text())["options"]
+    assert [r["options"] for r in rows] == ["fp32 eager", "bf16", "channels_last"]
+    assert all(r["img_s"] > 0 and r["batch"] == 4 for r in rows) and rows[0]["speedup"] == 1.0
+
+
+def test_paper_cost_benchmark_times_each_cost_class_once_and_prices_every_run(tmp_path, tiny_params):
+    tiny_params["methods"]["affmse"] = {"objective": "pixel", "constraint": "projected"}
+    tiny_params["methods"]["dae"] = {"objective": "dae", "options": {"snapshots": 2}}
+    tiny_params["methods"]["affdg"] = {"objective": "denoiser_guided", "guide": "dae"}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "paper_cost.py"), "--params", str(tmp_path / "params.yaml"),
+         "--study", "demo", "--batch", "2", "--steps", "1", "--warmup", "1",
+         "--markdown", str(tmp_path / "cost.md"), "--json", str(tmp_path / "cost.json")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads((tmp_path / "cost.json").read_text())
+    rows = {r["method"]: r for r in out["rows"]}
+    assert set(rows) == set(tiny_params["methods"])
+    assert rows["mse"]["timed_as"] == rows["affmse"]["timed_as"] == "affmse"  # one pixel class, projected timed
+    assert rows["mse"]["seconds_per_step"] == rows["affmse"]["seconds_per_step"] > 0
+    configured = tiny_params["train"]["steps"]
+    assert rows["affgan"]["cpu_hours"] == rows["affgan"]["seconds_per_step"] * configured / 3600
+    assert out["machine"]["load_average"] and out["machine"]["threads"] == 1
+    text = (tmp_path / "cost.md").read_text()
+    assert "| grass | affdg | affdg |" in text and "| all | 5 |" in text and "load average" in text
