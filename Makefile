@@ -48,6 +48,12 @@ study-box: $(STAMP)
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -q
 
+# the paper-scale smoke study (params.yaml `smoke:` over `paper:`): every paper-scale network, shape and
+# rule, on stand-in archives served over HTTP, in studies/smoke/ (≈ 15 min on 2 cores; CI runs it)
+.PHONY: smoke
+smoke: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python scripts/smoke_study.py --cores 2
+
 publish: $(STAMP)
 	$(BIN)/affsr publish --results results --to docs/results --readme README.md
 

@@ -255,8 +255,9 @@ class ResourceConfig:
 RULES_WITH_RESOURCES = ("download", "prepare", "train", "evaluate", "toy")
 #: The studies of one params.yaml: ``demo`` is the file as it is; every other one is the file with the
 #: section of that name merged over it (``paper``: paper scale on GPUs; ``cpu``: the realism tier;
-#: ``box``: the default study with the box-constrained projection).
-STUDIES = ("demo", "paper", "cpu", "box")
+#: ``box``: the default study with the box-constrained projection; ``smoke``: paper scale shrunk to minutes
+#: on a CPU, laid over ``paper`` — scripts/smoke_study.py).
+STUDIES = ("demo", "paper", "cpu", "box", "smoke")
 STUDY_SECTIONS = STUDIES[1:]
 
 
@@ -271,6 +272,7 @@ class Params:
     paper: dict = field(default_factory=dict)
     cpu: dict = field(default_factory=dict)
     box: dict = field(default_factory=dict)
+    smoke: dict = field(default_factory=dict)
     #: Folder (relative to where Snakemake runs) the workflow writes data/, runs/ and results/ into;
     #: "" = right there. A study section sets its own (cpu: studies/cpu), so studies never overwrite
     #: each other's outputs.

@@ -85,13 +85,22 @@ def c2st_groups(data_dir: Path, split: str, hr_size: int) -> np.ndarray | None:
     centre column) each patch was cut from. The demo's test patches overlap (128 of 32×32 from a 64-row
     band: each pixel in ~4 patches), so random folds would hold out near-duplicates of training images;
     halves only share the patches straddling the middle. None (random folds) for data sets of whole images
-    (faces), which have no positions."""
+    (faces), which have no positions. The source photos' widths come from the manifest (``image_shapes``);
+    without one, the widest extent the patches cover stands in (with one patch per photo, as in a small
+    test split of many photos, that would put every patch in the right half: one group, no folds)."""
     try:
         pos = load_positions(data_dir, split)
     except DataError:
         return None
-    width = np.zeros(int(pos[:, 0].max()) + 1, dtype=np.int64)
-    np.maximum.at(width, pos[:, 0], pos[:, 2] + hr_size)  # the widest extent seen per source image
+    try:
+        shapes = load_manifest(data_dir).get("image_shapes")
+    except DataError:
+        shapes = None
+    if shapes and len(shapes) > int(pos[:, 0].max()):
+        width = np.array([shape[-1] for shape in shapes], dtype=np.int64)
+    else:
+        width = np.zeros(int(pos[:, 0].max()) + 1, dtype=np.int64)
+        np.maximum.at(width, pos[:, 0], pos[:, 2] + hr_size)  # the widest extent seen per source image
     return (2 * (pos[:, 2] + hr_size // 2) >= width[pos[:, 0]]).astype(np.int64)
 
 

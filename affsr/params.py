@@ -100,10 +100,16 @@ def _merge(base: Any, override: Any) -> Any:
     return override
 
 
+#: Study → the study whose section is merged first: ``smoke`` is the paper scale with a few images and
+#: steps (its section lays only the shrinking over ``paper``).
+STUDY_EXTENDS = {"smoke": "paper"}
+
+
 def select_study(data: dict) -> dict:
     """The settings of the chosen study: the file as it is for ``study: demo``; for any other study the
     section of its name merged over the file (``paper``: the one switch from CPU demo to paper scale;
-    ``cpu``: the realism tier)."""
+    ``cpu``: the realism tier); a study in :data:`STUDY_EXTENDS` has its base study's section merged
+    first (``smoke``: file, then ``paper``, then ``smoke``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"params: expected a mapping, got {data!r}")
     study = data.get("study", "demo")
@@ -117,7 +123,10 @@ def select_study(data: dict) -> dict:
             if key not in allowed:
                 raise ConfigError(f"params.{name}.{key}: unknown key{close_match_hint(key, allowed)}; allowed "
                                   f"keys: {', '.join(allowed)}")
-    return data if study == "demo" else _merge(data, data.get(study) or {})
+    for name in (STUDY_EXTENDS.get(study), study):
+        if name and name != "demo":
+            data = _merge(data, data.get(name) or {})
+    return data
 
 
 def _from_command_line(message: str, command_line: Mapping) -> bool:

@@ -299,6 +299,15 @@ def test_c2st_groups_is_the_half_of_the_source_image(tmp_path):
     np.testing.assert_array_equal(groups, [0, 0, 1, 0, 1, 1, 0])
 
 
+def test_c2st_groups_use_the_recorded_image_widths(tmp_path):
+    # one patch per 100-px-wide photo (a small test split of many photos): the widest extent seen would be
+    # the patch's own, putting every patch in the right half (one group); the manifest's widths do not
+    positions = np.array([[0, 0, 0], [1, 0, 84], [2, 0, 10], [3, 0, 60]], dtype=np.int64)
+    folder = _fake_split(tmp_path / "d", positions=positions)
+    (folder / "manifest.json").write_text(json.dumps({"image_shapes": [[1, 100, 100]] * 4}))
+    np.testing.assert_array_equal(c2st_groups(folder, "test", 16), [0, 1, 0, 1])
+
+
 def test_c2st_groups_of_whole_images_is_none(tmp_path):
     folder = _fake_split(tmp_path / "faces", names=np.array(["a.jpg", "b.jpg"]))
     assert c2st_groups(folder, "test", 16) is None
