@@ -268,12 +268,11 @@ def chunk_size(model: DensityModel, height: int, width: int, largest: int = 256)
     """Images per scoring chunk: ``largest``, or fewer where the head's outputs would exceed
     :data:`SCORING_BYTES`. Per pixel the model holds its features and, per mixture component, a mean and
     a scale per channel, the couplings and the gating terms, several times over in the mixture's
-    log-sum-exp (× 4, measured order): the paper's model (64 wide, 32 components) on 128² colour takes
-    ≈ 130–200 MB per image, so 256 images at once would need ≈ 51 GB of GPU memory; the demo's 32² grey
-    ≈ 1 MB."""
+    log-sum-exp (× 7: measured, 209 MB per image for the paper's model — 64 wide, 32 components — on 128²
+    colour, so 256 images at once would need ≈ 53 GB of GPU memory); the demo's 32² grey: ≈ 1 MB."""
     c, k = model.channels, model.components
     per_pixel = 2 * model.first.out_channels + k * (2 * c + 1 + c * (c - 1) // 2) + model.n_features
-    per_image = 4 * height * width * per_pixel * 4  # float32, × 4 intermediates
+    per_image = 4 * height * width * per_pixel * 7  # float32, × 7 intermediates (measured)
     return int(max(1, min(largest, SCORING_BYTES // per_image)))
 
 

@@ -161,8 +161,8 @@ def _texture_term(ds, samples: int) -> float:
 
 def _evaluate_growth(calibration: dict | None, paper, smoke, dataset: str, method: str) -> tuple[float, float]:
     """(host MB, network MB) an evaluation of ``method`` on ``dataset`` gains from smoke to paper size: the
-    test split and outputs (host), and the generator's and density model's chunks of 256 images (on the
-    GPU in a GPU job; on the host without one)."""
+    test split and outputs (host), and the generator's chunks of 256 images and the density model's chunks
+    (sized by memory: affsr.density.chunk_size) on the GPU in a GPU job, on the host without one."""
     from affsr.methods import super_resolves
 
     n_paper, n_smoke = paper.datasets[dataset].n_test, smoke.datasets[dataset].n_test
@@ -170,15 +170,25 @@ def _evaluate_growth(calibration: dict | None, paper, smoke, dataset: str, metho
     cfg = paper.methods.get(method)
     trained = cfg is not None and super_resolves(cfg.objective)
     chunk = min(CHUNK, n_paper) - min(CHUNK, n_smoke)
+    scoring = _density_chunk(paper, dataset)  # the density model's chunks are sized by memory
+    density_chunk = min(scoring, n_paper) - min(scoring, n_smoke)
     if calibration is None:  # no measurement: EVALUATE_COPIES float32 copies of every image, no chunk term
         return EVALUATE_COPIES * 4 * pixels / MB * (n_paper - n_smoke), 0.0
     ratio = pixels / calibration["pixels"]
     host = ratio * calibration["host"]
     if trained and {**vars(paper.generator), **cfg.generator}.get("noise", 0) > 0:
         host += (2 * DRAWS - 1) * 4 * pixels / MB  # the other draws, and all of them stacked
-    network = ratio * ((calibration["generator"] if trained else 0.0)
-                       + (calibration["density"] if paper.evaluate.density else 0.0))
-    return host * (n_paper - n_smoke), network * chunk
+    network = ratio * ((calibration["generator"] * chunk if trained else 0.0)
+                       + (calibration["density"] * density_chunk if paper.evaluate.density else 0.0))
+    return host * (n_paper - n_smoke), network
+
+
+def _density_chunk(paper, dataset: str) -> int:
+    """Images per scoring chunk of the paper's held-out density model on ``dataset`` (affsr.density.chunk_size)."""
+    from affsr.density import DensityModel, chunk_size
+
+    ds = paper.datasets[dataset]
+    return chunk_size(DensityModel(_channels(ds.source), paper.density), ds.hr_size, ds.hr_size)
 
 
 def extrapolate(bench: dict[str, dict[str, float]], smoke, paper, demo_toy: float | None,
