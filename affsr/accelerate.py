@@ -22,7 +22,6 @@ after it, so networks, their ``state_dict`` keys and checkpoints are the same as
 from __future__ import annotations
 
 import contextlib
-import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -31,6 +30,7 @@ from torch import nn
 
 from affsr.config import TrainConfig
 from affsr.density import DensityModel
+from affsr.errors import note
 from affsr.operators import AffineProjection
 
 #: Modules that always run in fp32, even inside a bf16 network (see the module docstring).
@@ -76,11 +76,6 @@ def plan(cfg: TrainConfig, device: torch.device, data_bytes: int = 0) -> Plan:
         fits = data_bytes <= DATA_SHARE * free
     return Plan(device=device, dtype=dtype, channels_last=choose(cfg.channels_last, cuda),
                 compile=choose(cfg.compile, cuda), data_on_device=choose(cfg.data_on_device, fits))
-
-
-def note(message: str) -> None:
-    """One ``affsr: note:`` line on stderr: something the user may want to know, not an error."""
-    print(f"affsr: note: {message}", file=sys.stderr)
 
 
 def _map_tensors(value, fn: Callable[[torch.Tensor], torch.Tensor]):

@@ -30,7 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from affsr.data_settings import DatasetConfig, DownloadConfig
-from affsr.errors import ConfigError, DataError
+from affsr.errors import ConfigError, DataError, note
 from affsr.mirrors import GDRIVE_URL, Expected, MirrorFailed, fetch_mirror, gdrive_id
 
 __all__ = ["DownloadError", "download", "download_dataset", "file_digest"]
@@ -204,8 +204,7 @@ def download(
             except MirrorFailed as err:
                 failures.append((url, err))
                 if i + 1 < len(urls):
-                    print(f"affsr: note: mirror {i + 1} of {len(urls)} for {dest.name} failed ({url}: {err}); "
-                          f"trying {urls[i + 1]}", file=sys.stderr)
+                    note(f"mirror {i + 1} of {len(urls)} for {dest.name} failed ({url}: {err}); trying {urls[i + 1]}")
                 continue
             if not wanted:
                 _warn_unpinned(url, dest, actual["sha256"])

@@ -1,5 +1,8 @@
 """Error types shared across modules, in a module of their own so that raising or catching one (the
-CLI turns each into a one-line message) imports nothing heavy and creates no import cycles."""
+CLI turns each into a one-line message) imports nothing heavy and creates no import cycles; and
+:func:`note`, the one-line ``affsr: note:`` a library step prints while it carries on."""
+
+import sys
 
 
 class ConfigError(ValueError):
@@ -25,3 +28,8 @@ class Interrupted(TrainingError):
 
 #: What the CLI reports as one ``affsr: error:`` line with exit code 2 (a user's mistake, not a bug).
 USER_ERRORS = (ConfigError, DataError, CheckpointError)
+
+
+def note(message: str) -> None:
+    """One ``affsr: note:`` line on stderr: something the user may want to know, not an error."""
+    print(f"affsr: note: {message}", file=sys.stderr)
