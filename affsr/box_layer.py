@@ -20,11 +20,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from affsr.box_projection import conjugate_gradients, inverse_gram_spectrum, project_to_box
+from affsr.box_projection import project_to_box
+from affsr.gram import conjugate_gradients, gram_preconditioner, inverse_gram_spectrum
 from affsr.operators import Downsampling
 
-#: Tolerance of the forward solve (max |A y − x| and box violation, image units) and its Newton budget.
-TOL, MAX_ITER = 1e-6, 50
+#: Tolerance of the forward solve (max |A y − x| and box violation, image units) and its budget of steps
+#: (the interior-point method, where Newton hands an image over, took up to 50 on the natural patches).
+TOL, MAX_ITER = 1e-6, 100
 #: CG steps at most for one backward solve, and its tolerance relative to the largest |r|.
 CG_STEPS, CG_RTOL = 200, 1e-10
 
@@ -33,8 +35,8 @@ def _solve_gram(op: Downsampling, free: Tensor, r: Tensor, inv_gram: Tensor) -> 
     """μ with (A D Aᵀ) μ = r, D = diag(free), by preconditioned CG (all images of the batch at once: the
     system is block diagonal). r: (B, C, h, w) float64."""
     mu, _ = conjugate_gradients(lambda v: op(free * op.adjoint(v)),
-                                lambda v: torch.fft.ifft2(torch.fft.fft2(v) * inv_gram).real,
-                                r, CG_STEPS, atol=CG_RTOL * float(r.abs().max()) + 1e-300)
+                                gram_preconditioner(inv_gram),
+                                r, CG_STEPS, atol=CG_RTOL * r.abs().amax(tuple(range(1, r.ndim))) + 1e-300)
     return mu
 
 
@@ -44,7 +46,7 @@ class _ProjectToBox(torch.autograd.Function):
         result = project_to_box(op, y0, x, tol=tol, max_iter=MAX_ITER)
         y = result.image
         ctx.op = op
-        ctx.save_for_backward(((y > 0) & (y < 1)).to(torch.float64))
+        ctx.save_for_backward(result.free.to(torch.float64))
         return y.to(y0.dtype)
 
     @staticmethod
