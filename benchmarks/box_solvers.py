@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), tol {args.tol:g}, batches of {args.batch}")
-    print("| set | method | solver | batches converged | worst max abs(Ay − x) | steps | CG steps | to interior | s |")
+    print("| set | method | solver | batches converged | worst max abs(Ay − x) | steps | CG steps | to interior "
+          "| s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets:
         for method in args.methods:
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                     r = project_to_box(op, y0[lo:lo + args.batch], x[lo:lo + args.batch], tol=args.tol,
                                        max_iter=args.max_iter, method=solver)
                     done += r.converged
-                    worst, steps, cg, handed = max(worst, r.residual), steps + r.iterations, cg + r.cg_steps, handed + r.fallback
+                    worst, steps = max(worst, r.residual), steps + r.iterations
+                    cg, handed = cg + r.cg_steps, handed + r.fallback
                 batches = -(-len(x) // args.batch)
                 print(f"| {dataset} | {method} | {solver} | {done}/{batches} | {worst:.1e} | {steps} | {cg} | "
                       f"{handed} | {time.perf_counter() - start:.2f} |", flush=True)

@@ -23,7 +23,8 @@ def thin_case(seed: int, side: int = 4, images: int = 1, channels: int = 1):
     saturated at 1), like the natural patches that stall Newton; y0 = hr + noise, made consistent."""
     g = torch.Generator().manual_seed(seed)
     shape = (images, channels, side, side)
-    blocks = (torch.rand(shape, generator=g) < 0.5).double() * (0.7 + 0.3 * torch.rand(shape, generator=g, dtype=torch.float64))
+    bright = 0.7 + 0.3 * torch.rand(shape, generator=g, dtype=torch.float64)
+    blocks = (torch.rand(shape, generator=g) < 0.5).double() * bright
     hr = torch.nn.functional.interpolate(blocks, scale_factor=4, mode="nearest")
     trace = (torch.rand(hr.shape, generator=g) < 0.05).double() / 255
     hr = torch.where(hr == 0, trace, hr)
