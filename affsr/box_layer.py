@@ -1,8 +1,10 @@
 """The box-constrained projection as a network layer: ŷ = P_C(y0), C = {y : A y = x, 0 ≤ y ≤ 1}, with its
 exact gradient — the constraint ``projected_box``.
 
-Forward: :func:`affsr.box_projection.project_to_box` (semismooth Newton, to ``tol``), no autograd graph
-through the solver's iterations.
+Forward: :func:`affsr.box_projection.project_to_box` (``auto``: semismooth Newton, then the interior-point
+method for the images Newton stalls on; to ``tol``), no autograd graph through the solver's iterations.
+The active set D comes with the solver's result (an interior point lies strictly inside the box, so D is
+read from its bound multipliers there, not from y).
 
 Backward: the Euclidean projection onto a polytope is piecewise affine; where the active set is fixed
 (almost everywhere), its Jacobian is the orthogonal projection onto the tangent space of the active
