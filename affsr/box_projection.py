@@ -67,6 +67,8 @@ and infeasible on 8-bit LR: residual 0.88), Levenberg–Marquardt μ I instead o
 schedules; a constant tiny μ reached 1e-7 but in 60-110 steps), a row-scaled preconditioner (fewer CG steps,
 same stall), an exact line search, bound tightening from x (y_j ≤ x_i / a_ij), a stall exit, a jump to the
 first breakpoint on rows whose support is all clamped. What the stall is: λ* ~ 3.4e4 on a 32² patch.
+Tried on the interior-point method, not adopted: a warm start from Newton's λ (150–164 steps on the 128
+natural patches against 150 cold), and a per-pixel complementarity test (see affsr.box_interior).
 With ``auto`` (benchmarks/box_solvers.py, 1 thread, the study's 128 test patches in batches of 16, float32
 LR as the study feeds it, y0 = the affine-projected outputs of affgan / affmse / affll, tol 1e-6):
 grass and faces: every batch converged by Newton alone in ≤ 4 steps, 0.01-0.03 s for all 128 patches.
