@@ -48,8 +48,7 @@ def interior_point(op: Downsampling, y0: Tensor, x: Tensor, tol: float, max_iter
     convergence, the method lost it (one batch of natural patches, demanding every pixel's
     complementarity ≤ tol instead of μ: 2e-9 at step 28, 2.4e-3 at step 100), as Θ of pixels held at a
     bound falls towards round-off. Pixels whose bound multiplier is nearly zero are then known to about
-    √tol. ``free``: bool, True where no bound holds the pixel (module
-    docstring)."""
+    √tol. ``free``: bool, True where no bound holds the pixel (module docstring)."""
     dims = tuple(range(1, x.ndim))
     per_image = (-1,) + (1,) * (x.ndim - 1)
     pixels = y0[0].numel()
