@@ -62,6 +62,8 @@ faces affgan, moon HR 256², tol 1e-6: Newton 4 its (15 CG) 0.04 s; Dykstra 45 s
 natural affgan, astronaut HR 256² (LR = 8-bit A y): Newton NOT converged in 50 its, residual stalls at 3.5e-4 (7.8 s)
 natural affgan, retina HR 1024² (3 channels), tol 1e-6: Newton NOT converged in 50 its (1522 CG), 1.35e-4, 234 s
 Dykstra after 200 sweeps on a 256² grey case: 7.8e-4 (Newton: 3e-7 in 7 its).
+Round trip (scripts/round_trip.py's measure) on retina 1024² colour, natural affgan / affmse: max |Δ| 0 grey
+levels with Newton's projection (not converged to 1e-2/255, 250 / 267 s), 17 without it.
 Tried on the Newton stall, none adopted: fixing the supports of saturated rows (facial reduction; no gain,
 and infeasible on 8-bit LR: residual 0.88), Levenberg–Marquardt μ I instead of the 1e-3 floor on D (five
 schedules; a constant tiny μ reached 1e-7 but in 60-110 steps), a row-scaled preconditioner (fewer CG steps,
@@ -79,6 +81,11 @@ Against Clarabel (an interior-point QP solver, tol 1e-12) on three stalling natu
 1e-15 / 9e-9 / 1.8e-7 (status Solved / AlmostSolved / AlmostSolved) — on a set this thin, a 1e-7 miss buys
 that much distance. Against scipy SLSQP on 16² stalling cases (tests/test_box_interior.py): equal
 distance to 1e-8 relative.
+At photo size the interior-point method is too slow on a CPU: retina 1024² colour (natural affgan, 8-bit
+LR, tol 0.01/255, 2 threads) was stopped after 13 min; 3 of its steps took 5 s of CG, and its CG steps
+per system grow as μ falls. So `affsr upscale` runs Newton alone, as before (above: 250 s, round trip
+within 0 grey levels), and says when it has not converged. scripts/round_trip.py with Newton alone
+(256² crops, 30 SR checkpoints x 3 photos, tol 0.01/255): all converged, max |Δ| 0, 0.03-0.07 s per image.
 """
 
 
