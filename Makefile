@@ -55,14 +55,14 @@ smoke: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python scripts/smoke_study.py --cores 2
 
 publish: $(STAMP)
-	$(BIN)/affsr publish --results results --to docs/results --readme README.md
+	$(BIN)/affsr publish --results results --to docs/results --root .
 
 report-cpu: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/snakemake --snakefile workflow/Snakefile --config study=cpu --report results/report.html
 	@echo "open studies/cpu/results/report.html in a browser"
 
 publish-cpu: $(STAMP)
-	$(BIN)/affsr publish --results studies/cpu/results --to docs/results --tier cpu --readme README.md
+	$(BIN)/affsr publish --results studies/cpu/results --to docs/results --tier cpu --root .
 
 # DVC's view of the same workflow (dvc.yaml's stages call Snakemake): `dvc repro` with the venv on PATH.
 # Same results as `make study` (either one after the other finds nothing to do).

@@ -7,7 +7,7 @@
     affsr figures   --metrics results/metrics.csv --out-dir results/figures
     affsr summary   results/metrics.csv
     affsr claims    --metrics results/metrics.csv --out results/claims.md
-    affsr publish   (results/ → docs/results/, README tables rewritten)
+    affsr publish   (results/ → docs/results/, the tables of the README and docs/ rewritten)
 
 ``prepare`` and ``train`` take their settings either from params.yaml (``--params``, default) or as the
 resolved JSON that Snakemake passes (``--settings``), both through ``affsr.params``. User mistakes end
@@ -23,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affsr.config import OPERATOR_KINDS, RunSettings
+from affsr.atomic_files import write_csv, write_json, write_npy, write_text
+from affsr.config.study import RunSettings
 from affsr.errors import USER_ERRORS, ConfigError, DataError, Interrupted, TrainingError
-from affsr.files import write_csv, write_json, write_npy, write_text
-from affsr.params import load_params, operator_named, resolve, resolve_dataset
-from affsr.tables import read_metrics
 
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by SIGTERM/SIGUSR1, state saved, rerun resumes
 
@@ -43,14 +41,16 @@ def _settings(args: argparse.Namespace, method: str | None) -> dict:
     """The resolved settings: from --settings JSON, else resolved from --params for this run."""
     if args.settings:
         return _settings_json(args.settings)
+    from affsr.params import load_params, resolve, resolve_dataset
+
     params = load_params(args.params)
     return resolve(params, args.dataset, method) if method else resolve_dataset(params, args.dataset)
 
 
 def _dataset_settings(args: argparse.Namespace):
     """(DatasetConfig, OperatorConfig, seed) of ``--dataset``, from --settings or --params."""
-    from affsr.config import DatasetConfig, OperatorConfig
-    from affsr.parse import from_dict
+    from affsr.config.data import DatasetConfig, OperatorConfig
+    from affsr.config.parse import from_dict
 
     s = dict(_settings(args, None))
     op_cfg = from_dict(OperatorConfig, s.pop("operator"), "settings.operator")
@@ -59,9 +59,9 @@ def _dataset_settings(args: argparse.Namespace):
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
-    from affsr.operators import build_operator
-    from affsr.data import prepare
-    from affsr.sources import spec_for
+    from affsr.data.prepare import prepare
+    from affsr.data.sources import spec_for
+    from affsr.operators.kinds import build_operator
 
     ds, op_cfg, seed = _dataset_settings(args)
     spec = spec_for(args.dataset, ds, Path(args.input) if args.input else None)
@@ -73,7 +73,7 @@ def cmd_prepare(args: argparse.Namespace) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> None:
-    from affsr.download import download_dataset
+    from affsr.data.download import download_dataset
 
     ds, _, _ = _dataset_settings(args)
     digest = download_dataset(args.dataset, ds, Path(args.out), progress=not args.quiet)
@@ -83,10 +83,10 @@ def cmd_download(args: argparse.Namespace) -> None:
 def cmd_toy(args: argparse.Namespace) -> None:
     import torch
 
-    from affsr import plots
-    from affsr.params import resolve_toy
+    from affsr.params import load_params, resolve_toy
+    from affsr.report import plots
+    from affsr.report.toy_table import table1_markdown
     from affsr.toy.study import ToySettings, run_toy_study
-    from affsr.toy.table import table1_markdown
 
     settings = ToySettings.parse(_settings_json(args.settings) if args.settings else resolve_toy(load_params(args.params)))
     # Tiny MLPs: more threads only spin-wait (measured 65 s on 1 thread vs minutes on 2 when busy).
@@ -108,7 +108,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from affsr.train import train
+    from affsr.training.run import train
 
     _set_threads(args.threads)
 
@@ -124,9 +124,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from affsr.evaluate import REAL_HR, evaluate, save_samples
-    from affsr.config import REFERENCES
-    from affsr.parse import close_match_hint
+    from affsr.config.parse import close_match_hint
+    from affsr.config.study import REFERENCES
+    from affsr.evaluation.evaluate import REAL_HR, evaluate, save_samples
 
     _set_threads(args.threads)
     if args.c2st_steps < 1:
@@ -147,7 +147,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
-    from affsr.tables import metrics_tree, summary_markdown, summary_table
+    from affsr.report.tables import metrics_tree, read_metrics, summary_markdown, summary_table
 
     metrics = read_metrics([Path(p) for p in args.inputs])
     write_csv(args.out, metrics, float_format="%.6g")
@@ -159,7 +159,8 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
 
 def cmd_claims(args: argparse.Namespace) -> None:
-    from affsr.claims import claims_markdown, claims_table
+    from affsr.report.claims import claims_markdown, claims_table
+    from affsr.report.tables import read_metrics
 
     table = claims_table(read_metrics([Path(args.metrics)]))
     write_text(args.out, claims_markdown(table, args.study))
@@ -167,23 +168,26 @@ def cmd_claims(args: argparse.Namespace) -> None:
 
 
 def cmd_publish(args: argparse.Namespace) -> None:
-    from affsr.readme import publish
+    from affsr.report.readme_blocks import DOCUMENTS, publish
 
     try:
-        written = publish(Path(args.results), Path(args.to), Path(args.readme), tier=args.tier)
+        written = publish(Path(args.results), Path(args.to), Path(args.root), tier=args.tier)
     except (FileNotFoundError, ValueError) as err:  # no results yet; a README block nothing publishes
         raise DataError(str(err)) from None
-    print(f"published {len(written) - 1} files to {args.to}; {args.readme} tables rewritten from them")
+    documents = written[-len(DOCUMENTS):]
+    print(f"published {len(written) - len(documents)} files to {args.to}; the tables of {', '.join(documents)} "
+          "rewritten from them")
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
-    from affsr.tables import summary_table
+    from affsr.report.tables import read_metrics, summary_table
 
     print(summary_table(read_metrics([Path(args.metrics)])))
 
 
 def cmd_figures(args: argparse.Namespace) -> None:
-    from affsr import plots
+    from affsr.report import plots
+    from affsr.report.tables import read_metrics
 
     out = Path(args.out_dir)
     metrics = read_metrics([Path(p) for p in args.metrics])
@@ -196,8 +200,9 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> None:
-    from affsr.build import pick_device
-    from affsr.checkpoint import load_model
+    from affsr.params import operator_named
+    from affsr.training.accelerate import pick_device
+    from affsr.training.checkpoint import load_model
     from affsr.upscale import check_output, upscale_file
 
     check_output(Path(args.output))  # refuse before the model loads
@@ -212,8 +217,9 @@ def cmd_upscale(args: argparse.Namespace) -> None:
 
 
 def cmd_downsample(args: argparse.Namespace) -> None:
-    from affsr.checkpoint import load_model
-    from affsr.operators import build_operator
+    from affsr.operators.kinds import build_operator
+    from affsr.params import load_params, operator_named
+    from affsr.training.checkpoint import load_model
     from affsr.upscale import check_output, downsample_file
 
     check_output(Path(args.output))
@@ -227,7 +233,8 @@ def cmd_downsample(args: argparse.Namespace) -> None:
 
 
 def cmd_provenance(args: argparse.Namespace) -> None:
-    from affsr.provenance import effective_params, write_provenance
+    from affsr.params import load_params
+    from affsr.report.provenance import effective_params, write_provenance
 
     settings = _settings_json(args.settings) if args.settings else effective_params(load_params(args.params))
     write_provenance(Path(args.out_dir), settings)
@@ -300,8 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_aggregate)
 
     def operator_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--operator", choices=OPERATOR_KINDS,
-                       help="the A that made the LR image, by name (bicubic: PIL/MATLAB reduction; area; gaussian)")
+        p.add_argument("--operator", metavar="KIND",
+                       help="the A that made the LR image, by kind (as params.yaml's operator.kind: gaussian, box, "
+                            "area, bicubic = PIL/MATLAB reduction, motion, file; affsr/operators/kinds.py)")
         p.add_argument("--kernel", help="with --operator file: the blur kernel as a 2-D .npy")
         p.add_argument("--boundary", choices=("circular", "reflect"), default="reflect",
                        help="with --operator: image edges (default reflect: measured closer to other tools' edges)")
@@ -344,12 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", default="demo", help="the study tier the metrics come from (named in the title)")
     p.set_defaults(run=cmd_claims)
 
-    p = verbs.add_parser("publish", help="copy a finished study's results to docs/results, rewrite README tables")
+    p = verbs.add_parser("publish", help="copy a finished study's results to docs/results, rewrite the tables of "
+                                         "the README and docs/")
     p.add_argument("--results", default="results")
     p.add_argument("--to", default="docs/results")
-    p.add_argument("--readme", default="README.md")
+    p.add_argument("--root", default=".", help="the repository, whose README.md and docs/ pages hold the tables")
     p.add_argument("--tier", default="", help="a study tier's results (e.g. cpu): published into TO/TIER, "
-                   "README blocks named TIER-…")
+                   "blocks named TIER-…")
     p.set_defaults(run=cmd_publish)
 
     p = verbs.add_parser("summary", help="print the metrics table")

@@ -3,8 +3,8 @@
 Every value is checked here, once, when params are loaded — so ``snakemake -n`` already refuses a bad
 value with one line naming the dotted key and where it came from (params.yaml or ``--config``), and no
 training job starts with it. The ranges of each section live in its dataclass (:mod:`affsr.config`) and
-in each objective's ``Options``; this module adds the checks that need the other modules: objective
-and source names, guides, the held-out density model, the toy's overrides.
+in each objective's ``Options``; this module adds the checks that need the other packages: operator
+kinds, objective and source names, guides, the held-out density model, the toy's overrides.
 
 ``resolve(params, dataset, method)`` turns the whole file into the flat, JSON-able settings of one run.
 Snakemake passes exactly that dict to the CLI (so a change in params.yaml reruns exactly the runs it
@@ -20,20 +20,14 @@ from typing import Any, Mapping
 
 import yaml
 
-from affsr.config import (
-    RULES_WITH_RESOURCES,
-    STUDIES,
-    STUDY_SECTIONS,
-    GeneratorConfig,
-    OperatorConfig,
-    Params,
-    ResourceConfig,
-    TrainConfig,
-)
+from affsr.config.data import OperatorConfig
+from affsr.config.networks import GeneratorConfig
+from affsr.config.parse import check_choice, close_match_hint, from_dict
+from affsr.config.study import RULES_WITH_RESOURCES, STUDIES, STUDY_SECTIONS, Params, ResourceConfig
+from affsr.config.training import TrainConfig
+from affsr.data.sources import SOURCES
 from affsr.errors import ConfigError
 from affsr.methods import available_objectives, guided_by, options_class, super_resolves
-from affsr.parse import check_choice, close_match_hint, from_dict
-from affsr.sources import SOURCES
 
 
 def _check_sources(params: Params) -> None:
@@ -49,6 +43,13 @@ def _check_sources(params: Params) -> None:
                               "download.filename")
         if kind == "path" and not ds.path:
             raise ConfigError(f"{where}.path: source '{ds.source}' reads a local folder; set its path")
+
+
+def _check_operator(params: Params) -> None:
+    """The kind of A and the settings it needs (the kinds: :data:`affsr.operators.kinds.KINDS`)."""
+    from affsr.operators.kinds import check_operator  # torch: imported when params are validated
+
+    check_operator(params.operator, "params.operator")
 
 
 def _check_methods(params: Params) -> None:
@@ -84,6 +85,7 @@ def validate(params: Params) -> Params:
         check_choice(rule, RULES_WITH_RESOURCES, f"params.resources.{rule}", "a rule with resources")
     if not params.datasets:
         raise ConfigError("params.datasets: no data sets given")
+    _check_operator(params)
     _check_sources(params)
     _check_methods(params)
     _check_evaluate(params)
@@ -218,9 +220,13 @@ def operator_named(kind: str, scale: int, kernel_file: str | None = None,
     """A by name at ``scale`` (``affsr upscale/downsample --operator``; ``kernel_file`` for kind file;
     ``boundary`` circular or reflect), with each kind's defaults; a bad combination is a ConfigError
     naming --operator."""
+    from affsr.operators.kinds import check_operator  # torch: only where an operator is named
+
     values = {"kind": kind, "scale": int(scale), "boundary": boundary,
               **({"kernel_file": kernel_file} if kernel_file else {})}
-    return from_dict(OperatorConfig, values, "--operator")
+    cfg = from_dict(OperatorConfig, values, "--operator")
+    check_operator(cfg, "--operator")
+    return cfg
 
 
 def rule_resources(params: Params, rule: str) -> ResourceConfig:

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from affsr.errors import DataError
-from affsr.nets import SRModel
-from affsr.operators import Downsampling
+from affsr.nets.sr_model import SRModel
+from affsr.operators.downsampling import Downsampling
 
 __all__ = ["to_channels", "upscale", "downsample", "read_image", "write_image", "read_alpha", "write_output",
            "check_output", "OUTPUT_FORMATS"]
@@ -38,7 +38,7 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 
 def read_image(path: Path) -> np.ndarray:
     """An image file as float64 in [0, 1]: (H, W) or (H, W, 3) (alpha dropped). DataError names the file."""
-    from affsr.images import decode_image
+    from affsr.data.image_files import decode_image
 
     path = Path(path)
     if not path.is_file():
@@ -57,7 +57,7 @@ def write_image(path: Path, image: np.ndarray) -> None:
     """Write (H, W) or (H, W, 3) values in [0, 1] as an 8-bit PNG (clipped, rounded), atomically."""
     from PIL import Image
 
-    from affsr.files import atomic_write
+    from affsr.atomic_files import atomic_write
 
     pixels = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
     atomic_write(path, lambda handle: Image.fromarray(pixels).save(handle, format="PNG"))
@@ -95,7 +95,7 @@ def write_output(path: Path, image: np.ndarray, bits: int = 8, alpha: np.ndarray
     """
     import zlib
 
-    from affsr.files import atomic_write, write_npy
+    from affsr.atomic_files import atomic_write, write_npy
 
     ext, path = check_output(path), Path(path)
     if ext == ".npy":
@@ -215,7 +215,7 @@ def upscale(model: SRModel, lr: np.ndarray, tile: int = 64, overlap: int = 8,
 def upscale_alpha(op: Downsampling, alpha: np.ndarray) -> np.ndarray:
     """An (h, w) alpha plane → (s·h, s·w) by plain cubic interpolation on A's grid (edges repeated,
     clipped to [0, 1]); alpha is not part of what the model or A see."""
-    from affsr.operators import cubic_upsample, grid_offset
+    from affsr.operators.interpolation import cubic_upsample, grid_offset
 
     a = torch.from_numpy(np.ascontiguousarray(alpha, dtype=np.float64))[None, None]
     return cubic_upsample(a, op.scale, grid_offset(op), boundary="replicate")[0, 0].clamp(0, 1).numpy()
@@ -223,15 +223,15 @@ def upscale_alpha(op: Downsampling, alpha: np.ndarray) -> np.ndarray:
 
 def project_output(op: Downsampling, sr: np.ndarray, lr: np.ndarray, tol: float = 0.01 / 255):
     """The nearest image in [0, 1] with A y = x to ``sr`` (C, H, W), for LR ``lr`` (C, h, w):
-    :class:`affsr.box_projection.BoxProjection` (its ``image`` is (1, C, H, W) float64).
+    :class:`affsr.operators.box_projection.BoxProjection` (its ``image`` is (1, C, H, W) float64).
 
     ``tol`` defaults to 0.01 grey levels: an 8-bit LR input is itself rounded, so A [0, 1]ⁿ need not
     contain it exactly and a much smaller tolerance may be unreachable (the result says so).
 
     Newton alone (50 steps), not ``auto``: its interior-point hand-over converges on training patches but
     is too slow at photo size on a CPU (retina 1024² colour: stopped after 13 min, where Newton's 50 steps
-    take ≈ 250 s and already give a round trip within 0 grey levels; affsr.box_projection.MEASURED)."""
-    from affsr.box_projection import project_to_box
+    take ≈ 250 s and already give a round trip within 0 grey levels; affsr.operators.box_projection.MEASURED)."""
+    from affsr.operators.box_projection import project_to_box
 
     return project_to_box(op, torch.from_numpy(sr)[None], torch.from_numpy(lr)[None], tol=tol, method="newton")
 
@@ -265,7 +265,7 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
     a summary with the consistency in grey levels before and after quantisation to the file's depth).
     ``operator``: the :class:`~affsr.config.OperatorConfig` of the A that made ``source`` (default: the
     model's, as its checkpoint records it)."""
-    from affsr.operators import build_operator
+    from affsr.operators.kinds import build_operator
 
     ext, bits = check_output(target), output_bits(target, bits)
     lr, note = to_channels(read_image(source), model.generator.channels)

@@ -6,7 +6,7 @@
 Input: the test split of each data set (``data/<set>/test.npz``, its float32 LR as the study feeds it) and
 the outputs y0 of a trained run (``runs/<set>/<method>/model.pt``, the generator followed by the affine
 projection — what the ``projected_box`` constraint hands the solver in training and evaluation). So it
-needs a finished ``make study``. Each solver of :func:`affsr.box_projection.project_to_box` gets the same
+needs a finished ``make study``. Each solver of :func:`affsr.operators.box_projection.project_to_box` gets the same
 batches; printed per (set, method, solver): batches converged, the worst max |A y − x|, Newton/interior
 steps and CG steps summed, images handed to the interior-point method, and seconds. ``--threads`` fixes
 torch's threads (1 by default) so that runs compare.
@@ -25,8 +25,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from affsr.box_projection import METHODS, project_to_box  # noqa: E402
-from affsr.checkpoint import load_model  # noqa: E402
+from affsr.operators.box_projection import METHODS, project_to_box  # noqa: E402
+from affsr.training.checkpoint import load_model  # noqa: E402
 
 
 def outputs(dataset: str, method: str, images: int) -> tuple[object, torch.Tensor, torch.Tensor]:

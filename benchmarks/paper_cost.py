@@ -4,7 +4,7 @@ data set, from a few real training steps of each cost class at the paper's image
     python benchmarks/paper_cost.py --markdown paper_cost.md          # every class: ≈ 5 min, 1 core
     python benchmarks/paper_cost.py --only grass:pixel natural:gan --steps 3
 
-What is timed: ``affsr.train.fit`` — the loop ``affsr train`` runs — for the method's objective ×
+What is timed: ``affsr.training.loop.fit`` — the loop ``affsr train`` runs — for the method's objective ×
 constraint built from params.yaml with ``study: paper`` exactly as ``affsr train`` builds it (generator
 8 × 64, discriminator 64/128/256/512, denoiser 128 × 4, density model 4 × 64, kernel 5, first 7, 32
 components), on random uint8 HR images of the data set's size and colour (grass 64² grey, faces 64²
@@ -45,10 +45,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from affsr.build import build_objective, image_batch_sampler
+from affsr.training.build import build_objective
+from affsr.training.batches import image_batch_sampler
 from affsr.params import load_params
-from affsr.sources import SOURCES
-from affsr.train import fit
+from affsr.data.sources import SOURCES
+from affsr.training.loop import fit
 import train_step  # same directory: the pipeline's benchmark helpers
 from train_step import _data, _guides, _settings
 

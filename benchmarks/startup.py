@@ -6,7 +6,7 @@ study's wall time.
 
 Each row is the median wall time of a fresh ``python -c`` over ``--repeats`` runs (one thread):
 ``python`` alone, ``import torch``, the modules ``affsr train`` and ``affsr evaluate`` import, and the
-first ``torch.optim.Adam`` against the first ``affsr.optim.Adam`` (torch's imports ``torch._dynamo``).
+first ``torch.optim.Adam`` against the first ``affsr.training.adam.Adam`` (torch's imports ``torch._dynamo``).
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import time
 CASES = {
     "python": "pass",
     "import torch": "import torch",
-    "import affsr.cli, affsr.train, affsr.evaluate": "import affsr.cli, affsr.train, affsr.evaluate",
+    "import affsr.cli, affsr.training.run, affsr.evaluation.evaluate": (
+        "import affsr.cli, affsr.training.run, affsr.evaluation.evaluate"),
     "torch + first torch.optim.Adam": (
         "import torch; torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)"),
-    "torch + first affsr.optim.Adam": (
-        "import torch; from affsr.optim import Adam; Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)"),
+    "torch + first affsr.training.adam.Adam": (
+        "import torch; from affsr.training.adam import Adam; Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)"),
 }
 
 

@@ -7,7 +7,7 @@
         --device cuda --batch 64                          # the train: options, SRResNet 8×64 RGB 32→128
 
 What is timed:
-* **pipeline** — ``affsr.train.fit``: the loop ``make study`` runs (batches sliced from a data set kept
+* **pipeline** — ``affsr.training.loop.fit``: the loop ``make study`` runs (batches sliced from a data set kept
   on the device as uint8, the objective's phases, Adam, loss accumulation, logging), for the method's
   objective × constraint built from params.yaml exactly as ``affsr train`` builds it.
 * **reference** — a hand-written fp32 eager loop over the *same* networks and losses (the objective's
@@ -15,7 +15,7 @@ What is timed:
 * **projection share** — the MSE step of the generator with ``constraint: projected`` vs ``none``:
   the fraction of the step the affine projection A⁺x + (I − A⁺A)f(x) costs.
 * **options** (``--options``, instead of the above) — the pipeline under each ``train:`` option of
-  :mod:`affsr.accelerate` alone and combined: fp32 eager, bf16, channels_last, compile, all three. One
+  :mod:`affsr.training.accelerate` alone and combined: fp32 eager, bf16, channels_last, compile, all three. One
   ``fit`` per option (so compiling happens once, in its warm-up steps), timed between its log rows.
 
 The data are random uint8 HR images of the data set's size and colour (LR = A·HR, as ``prepare``
@@ -38,14 +38,16 @@ from pathlib import Path
 import torch
 import yaml
 
-from affsr.config import RunSettings
+from affsr.config.study import RunSettings
 from affsr.params import load_params, resolve
-from affsr.data import hr_to_float
+from affsr.data.load import hr_to_float
 from affsr.methods.base import Guide
-from affsr.build import build_objective, guides_from_snapshots, image_batch_sampler, pick_device
-from affsr.operators import build_operator
-from affsr.accelerate import plan
-from affsr.train import fit
+from affsr.training.build import build_objective, guides_from_snapshots
+from affsr.training.batches import image_batch_sampler
+from affsr.training.accelerate import pick_device
+from affsr.operators.kinds import build_operator
+from affsr.training.accelerate import plan
+from affsr.training.loop import fit
 
 POOL = 512  # random HR images kept on the device, sliced into batches like the pipeline's data set
 
@@ -149,7 +151,7 @@ def options_benchmark(params, dataset: str, methods: list[str], device: torch.de
                       batch: int | None, only: list[str] | None = None) -> list[dict]:
     """img/s of each method under each option set of OPTION_SETS (or those named in ``only``)."""
     ds = params.datasets[dataset]
-    from affsr.sources import SOURCES
+    from affsr.data.sources import SOURCES
 
     channels = 3 if SOURCES[ds.source].colour else 1
     rows = []
@@ -181,7 +183,7 @@ def options_benchmark(params, dataset: str, methods: list[str], device: torch.de
 
 def benchmark(params, dataset: str, methods: list[str], device: torch.device, warmup: int, steps: int) -> list[dict]:
     ds = params.datasets[dataset]
-    from affsr.sources import SOURCES
+    from affsr.data.sources import SOURCES
 
     channels = 3 if SOURCES[ds.source].colour else 1
     rows = []
@@ -208,7 +210,7 @@ def benchmark(params, dataset: str, methods: list[str], device: torch.device, wa
 def projection_share(params, dataset: str, device, warmup: int, steps: int) -> dict:
     """MSE step with and without the projection layer (same generator, same batch)."""
     ds = params.datasets[dataset]
-    from affsr.sources import SOURCES
+    from affsr.data.sources import SOURCES
 
     channels = 3 if SOURCES[ds.source].colour else 1
     times = {}

@@ -3,9 +3,9 @@ to [0, 1], or box-projected at evaluation time, beside the models trained with `
 
     python scripts/box_postprocess.py [--dataset natural] [--methods affinit affmse ... mse]
 
-For each method: mean PSNR (affsr.metrics.psnr) on the data set's test split of the default study's run
+For each method: mean PSNR (affsr.evaluation.psnr) on the data set's test split of the default study's run
 (runs/<set>/<method>/model.pt) as evaluated (not clipped), clipped, and moved to the nearest image with
-A ŷ = x and 0 ≤ ŷ ≤ 1 (affsr.box_projection, `auto`, tol 1e-6, batches of 16); then the PSNR of the box
+A ŷ = x and 0 ≤ ŷ ≤ 1 (affsr.operators.box_projection, `auto`, tol 1e-6, batches of 16); then the PSNR of the box
 study's run from studies/box/results/metrics.csv where it has one. Seeded like evaluation (one draw for
 noise-input generators). Prints a Markdown table.
 """
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from affsr.box_projection import project_to_box
-from affsr.checkpoint import load_model
-from affsr.metrics import psnr
+from affsr.operators.box_projection import project_to_box
+from affsr.training.checkpoint import load_model
+from affsr.evaluation.distortion import psnr
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,7 @@
     python scripts/compare_studies.py seed0=results/metrics.csv seed1=studies/seed1/results/metrics.csv
 
 Each argument is LABEL=PATH to a metrics.csv. Prints two Markdown tables: PSNR, spectrum_distance and
-c2st of every method each study has (and the toy's H), then the claims (affsr.claims, computed from each
+c2st of every method each study has (and the toy's H), then the claims (affsr.report.claims, computed from each
 study's metrics) whose verdicts are not the same in all studies. This is how the README's robustness
 section was made.
 """
@@ -14,8 +14,8 @@ import sys
 
 import pandas as pd
 
-from affsr.claims import claims_table
-from affsr.tables import markdown_table
+from affsr.report.claims import claims_table
+from affsr.report.tables import markdown_table
 
 HEADLINE = ("psnr", "spectrum_distance", "c2st")
 

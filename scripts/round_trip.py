@@ -20,8 +20,8 @@ import numpy as np
 import skimage.data
 import torch
 
-from affsr.checkpoint import load, load_model
-from affsr.operators import build_operator
+from affsr.training.checkpoint import load, load_model
+from affsr.operators.kinds import build_operator
 from affsr.upscale import downsample, project_output, quantise, to_channels, upscale
 
 NOT_SR = ("dae", "density_fit")

@@ -52,8 +52,8 @@ MARGIN = 1.25  # an estimate within 25 % of the limit counts as too small
 TEXTURE_BYTES = 576 * 576 * 8  # one Kylberg sample decoded as float64
 #: evaluate without a calibration: float32 copies of the test split assumed alive at the peak
 EVALUATE_COPIES = 12.0
-DRAWS = 4  # affsr.evaluate.DRAWS: outputs per input of a stochastic generator
-CHUNK = 256  # affsr.evaluate.super_resolve and affsr.density.cross_entropy: images per forward pass
+DRAWS = 4  # affsr.evaluation.evaluate.DRAWS: outputs per input of a stochastic generator
+CHUNK = 256  # affsr.evaluation.evaluate.super_resolve and affsr.nets.density.cross_entropy: images per forward pass
 
 
 def _peak_mb(cmd: list[str], cwd: Path) -> float:
@@ -144,7 +144,7 @@ def _params(path: Path, study: str):
 
 
 def _channels(source: str) -> int:
-    from affsr.sources import SOURCES
+    from affsr.data.sources import SOURCES
 
     return 3 if SOURCES[source].colour else 1
 
@@ -162,7 +162,7 @@ def _texture_term(ds, samples: int) -> float:
 def _evaluate_growth(calibration: dict | None, paper, smoke, dataset: str, method: str) -> tuple[float, float]:
     """(host MB, network MB) an evaluation of ``method`` on ``dataset`` gains from smoke to paper size: the
     test split and outputs (host), and the generator's chunks of 256 images and the density model's chunks
-    (sized by memory: affsr.density.chunk_size) on the GPU in a GPU job, on the host without one."""
+    (sized by memory: affsr.nets.density.chunk_size) on the GPU in a GPU job, on the host without one."""
     from affsr.methods import super_resolves
 
     n_paper, n_smoke = paper.datasets[dataset].n_test, smoke.datasets[dataset].n_test
@@ -184,8 +184,9 @@ def _evaluate_growth(calibration: dict | None, paper, smoke, dataset: str, metho
 
 
 def _density_chunk(paper, dataset: str) -> int:
-    """Images per scoring chunk of the paper's held-out density model on ``dataset`` (affsr.density.chunk_size)."""
-    from affsr.density import DensityModel, chunk_size
+    """Images per scoring chunk of the paper's held-out density model on ``dataset`` (affsr.nets.density.chunk_size)."""
+    from affsr.nets.density import DensityModel
+    from affsr.evaluation.likelihood import chunk_size
 
     ds = paper.datasets[dataset]
     return chunk_size(DensityModel(_channels(ds.source), paper.density), ds.hr_size, ds.hr_size)

@@ -31,7 +31,7 @@ from PIL import Image
 __all__ = ["Standins", "make_standins", "celeba_numbers", "CELEBA_SPLIT_ENDS", "KYLBERG_SIZE",
            "CELEBA_SIZE", "SMALL_BYTES"]
 
-#: Last file number of CelebA's train and val splits (affsr.image_archives.CELEBA_RANGES); test runs to 202599.
+#: Last file number of CelebA's train and val splits (affsr.data.archives.CELEBA_RANGES); test runs to 202599.
 CELEBA_SPLIT_ENDS = {"train": (1, 162770), "val": (162771, 182637), "test": (182638, 202599)}
 CELEBA_SIZE = (178, 218)  # width, height of img_align_celeba
 KYLBERG_SIZE = 576  # Kylberg v1.0 samples: 576×576 grey

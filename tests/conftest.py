@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from affsr.config import RunSettings
-from affsr.data import prepare
-from affsr.operators import Downsampling
+from affsr.config.study import RunSettings
+from affsr.data.prepare import prepare
+from affsr.config.data import OperatorConfig
+from affsr.operators.downsampling import Downsampling
+from affsr.operators.kinds import build_operator
 from affsr.params import load_params, resolve
 
 # The networks here are tiny: one thread is as fast as two and does not fight other jobs for the cores
@@ -55,6 +57,11 @@ _TINY_PARAMS = {
     },
     "evaluate": {"n_samples": 4, "references": ["bicubic", "pinv"]},
 }
+
+
+def operator_of(kind: str, **settings) -> Downsampling:
+    """A of one kind from its ``operator:`` settings, as params.yaml builds it."""
+    return build_operator(OperatorConfig(kind=kind, **settings))
 
 
 def tiny_params_dict() -> dict:

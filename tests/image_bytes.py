@@ -1,4 +1,4 @@
-"""Image files made in memory for the tests of affsr.images, affsr.image_sets and affsr.image_archives."""
+"""Image files made in memory for the tests of affsr.data.image_files, affsr.data.image_collections and affsr.data.archives."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks shared by the tests of affsr.plots: a figure file is a real PNG and no temp file is left."""
+"""Checks shared by the tests of affsr.report.plots: a figure file is a real PNG and no temp file is left."""
 
 from __future__ import annotations
 

@@ -164,8 +164,8 @@ def grey_checkpoint(tmp_path_factory, tiny_data) -> Path:
 
 
 def test_checkpoint_of_grey_run_on_colour_data(tmp_path, grey_checkpoint, capsys):
-    from affsr.data import prepare
-    from affsr.operators import Downsampling
+    from affsr.data.prepare import prepare
+    from affsr.operators.downsampling import Downsampling
 
     colour = tmp_path / "natural"
     prepare("skimage_photos", colour, 16, Downsampling.gaussian(1.0, 9, 4), 4, 2, 2, seed=0)
@@ -176,11 +176,11 @@ def test_checkpoint_of_grey_run_on_colour_data(tmp_path, grey_checkpoint, capsys
 
 
 def test_checkpoint_of_another_operator(tmp_path, grey_checkpoint, capsys):
-    from affsr.data import prepare
-    from affsr.operators import Downsampling
+    from affsr.data.prepare import prepare
+    from conftest import operator_of
 
     box = tmp_path / "box"
-    prepare("skimage_grass", box, 16, Downsampling.box(4), 4, 2, 2, seed=0)
+    prepare("skimage_grass", box, 16, operator_of("box", scale=4), 4, 2, 2, seed=0)
     code, err = _cli(capsys, "evaluate", "--data", box, "--method", "mse", "--checkpoint", grey_checkpoint,
                      "--out", tmp_path / "m.csv")
     _one_line(code, err, str(grey_checkpoint), "box", "gaussian")
@@ -306,8 +306,8 @@ def test_evaluate_a_checkpoint_under_another_method_name(tmp_path, tiny_data, gr
 
 
 def test_evaluate_a_checkpoint_on_another_data_set(tmp_path, tiny_data, grey_checkpoint, capsys):
-    from affsr.data import prepare
-    from affsr.operators import Downsampling
+    from affsr.data.prepare import prepare
+    from affsr.operators.downsampling import Downsampling
 
     other = tmp_path / "gravel"
     prepare("skimage_grass", other, 16, Downsampling.gaussian(1.0, 9, 4), 4, 2, 2, seed=0, dataset="gravel")
@@ -318,8 +318,8 @@ def test_evaluate_a_checkpoint_on_another_data_set(tmp_path, tiny_data, grey_che
 
 def test_guide_trained_on_images_of_other_channels(tmp_path, tiny_params, tiny_data, capsys):
     """A colour denoiser guiding a grey run once failed inside load_state_dict (size mismatch)."""
-    from affsr.data import prepare
-    from affsr.operators import Downsampling
+    from affsr.data.prepare import prepare
+    from affsr.operators.downsampling import Downsampling
 
     colour = tmp_path / "natural"
     prepare("skimage_photos", colour, 16, Downsampling.gaussian(1.0, 9, 4), 4, 2, 2, seed=0, dataset="natural")
@@ -338,10 +338,10 @@ def test_resume_after_the_guide_was_retrained(tmp_path, tiny_params, tiny_data, 
     """A resume state made against one guide is not continued against another (it would mix two runs)."""
     import torch
 
-    from affsr import checkpoint
-    from affsr.config import RunSettings
+    from affsr.training import checkpoint
+    from affsr.config.study import RunSettings
     from affsr.params import load_params, resolve
-    from affsr.train import train
+    from affsr.training.run import train
 
     tiny_params["methods"]["dae"] = {"objective": "dae", "train": {"steps": 2}}
     tiny_params["methods"]["affdg"] = {"objective": "denoiser_guided", "guide": "dae", "train": {"steps": 4}}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from affsr.config import CONSTRAINTS, Params, RunSettings, TrainConfig
+from affsr.config.training import CONSTRAINTS, TrainConfig
+from affsr.config.study import Params, RunSettings
 from affsr.errors import ConfigError
 from affsr.params import load_params, resolve, resolve_dataset
 from affsr.methods import available_objectives

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from affsr.cli import main
-from affsr.operators import Downsampling
+from affsr.operators.downsampling import Downsampling
 
 
 @pytest.fixture(scope="module")

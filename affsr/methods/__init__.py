@@ -5,7 +5,7 @@ A module ``affsr/methods/<objective>.py`` defines
 * ``Options`` — a frozen dataclass of the objective's own knobs (validated from params.yaml), and
 * ``Objective`` — built as ``Objective(context)`` from a :class:`~affsr.methods.base.Context`; it exposes
   ``networks`` (every module it trains, by name) and ``phases`` (the optimiser steps of one training
-  step, in order). The shared loop in :mod:`affsr.train` does everything else.
+  step, in order). The shared loop in :mod:`affsr.training` does everything else.
 
 Optional, each read with ``getattr`` by whoever needs it:
 

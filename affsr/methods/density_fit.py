@@ -1,11 +1,11 @@
 """Maximum-likelihood fit of the density model that guides AffLL (paper §3.4, App. D/E).
 
-An auxiliary objective: it trains one network, ``density`` (:class:`affsr.density.DensityModel`), on the
+An auxiliary objective: it trains one network, ``density`` (:class:`affsr.nets.density.DensityModel`), on the
 HR images of its run's split and makes no SR outputs. Its loss is the mean negative log-likelihood of
-the batch in bits/dim (:meth:`~affsr.density.DensityModel.cross_entropy_bits`: −log2 p_[0,1](y)/D + 8),
+the batch in bits/dim (:meth:`~affsr.nets.density.DensityModel.cross_entropy_bits`: −log2 p_[0,1](y)/D + 8),
 so the logged ``loss_nll`` reads directly as bits/dim, lower = better (the paper's data figure, −4.10
 bits/dim log-likelihood, is a loss of 4.10). Real 8-bit data are dequantised first
-(:func:`affsr.density.dequantize`, option ``dequantize``), which makes the number an upper bound on the
+(:func:`affsr.nets.density.dequantize`, option ``dequantize``), which makes the number an upper bound on the
 discrete negative log-likelihood and stops the continuous density from collapsing onto the 256 levels.
 
 The study uses it twice, with the same objective: the model AffLL optimises against (``split: train``)
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from affsr.density import dequantize
 from affsr.methods.base import Batch, Context, Phase
+from affsr.nets.density import dequantize
 
 SUPER_RESOLVES = False
 

@@ -28,7 +28,6 @@ from torch import Tensor
 
 from affsr.methods.base import Batch, Context, Phase, consistency_penalty, generator_networks
 
-
 LOSSES = ("kl", "hinge")
 
 

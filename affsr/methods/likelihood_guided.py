@@ -4,7 +4,7 @@ The objective's name is its module's, ``likelihood_guided`` (``objective: likeli
 
 The generator lowers the negative log-likelihood of its outputs ŷ = g(x) under a density model trained
 by the ``density_fit`` objective (the method's ``guide``), in bits/dim
-(:meth:`~affsr.density.DensityModel.cross_entropy_bits`, lower = more likely), plus the soft consistency
+(:meth:`~affsr.nets.density.DensityModel.cross_entropy_bits`, lower = more likely), plus the soft consistency
 penalty where the constraint is ``soft``. The density model is frozen (``load_guides`` sets
 ``requires_grad_(False)``): gradients flow through ŷ into the generator only. Outputs are continuous, so
 they are not dequantised. Following App. D, the guide snapshots are used in turn, each for an equal
@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from affsr.methods.base import (Batch, Context, Phase, consistency_penalty, current_guide, generator_networks,
-                                per_value)
+from affsr.methods.base import Batch, Context, Phase, consistency_penalty, current_guide, generator_networks, per_value
 
 GUIDED_BY = "density_fit"
 

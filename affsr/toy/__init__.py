@@ -10,7 +10,7 @@ on the same fresh draws x ~ p_X for every model. Beside the paper's rows we scor
 estimators of the MSE and MAE losses, the posterior mean and median (brute force like the MAP): they
 tell a loss whose optimum lies off the roll (the mean) from a net that has not reached its optimum.
 
-Every method trains through the shared loop (:func:`affsr.train.fit`) and the same objective classes,
+Every method trains through the shared loop (:func:`affsr.training.loop.fit`) and the same objective classes,
 options and constraints as the image study: the toy trains the methods of params.yaml (``toy.skip``
 leaves some out), with its own loop settings and per-objective overrides (:class:`affsr.config.ToyConfig`);
 only the model, the networks and the batches are 2-D here. With the default params.yaml:
@@ -42,5 +42,16 @@ How the KDE is evaluated, fast and exactly enough: :mod:`affsr.toy.truth`.
 
 Modules: :mod:`~affsr.toy.roll` (the data and A), :mod:`~affsr.toy.nets` (ensembles of 2-D networks),
 :mod:`~affsr.toy.truth` (the KDE ground truth, MAP and Bayes estimators), :mod:`~affsr.toy.study`
-(training the params methods and scoring them), :mod:`~affsr.toy.table` (Table 1 beside the paper's).
+(training the params methods and scoring them), :mod:`~affsr.toy.paper_table` (Table 1 beside the paper's).
 """
+
+from affsr.lazy_exports import exports
+
+__getattr__, __dir__, __all__ = exports(__name__, {
+    "ToySettings": "study",
+    "run_toy_study": "study",
+    "RollKDE": "truth",
+    "sample_roll": "roll",
+    "ToyOperator": "roll",
+    "PAPER_TABLE1": "paper_table",
+})

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from affsr.config import CONSTRAINTS
+from affsr.config.training import CONSTRAINTS
 from affsr.toy.roll import ToyOperator
 
 #: The constraints of the 2-D toy: every one but ``projected_box`` (its [0, 1] box is for images).

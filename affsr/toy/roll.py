@@ -57,7 +57,7 @@ class ToyOperator:
 
 
 def roll_batch_sampler(batch_size: int, device: torch.device | str = "cpu", members: int = 1):
-    """``sample_batch(sampler)`` for :func:`affsr.train.fit`: fresh noisy-roll draws from ``sampler``,
+    """``sample_batch(sampler)`` for :func:`affsr.training.loop.fit`: fresh noisy-roll draws from ``sampler``,
     ``batch_size`` per ensemble member (rows in member blocks); ``hr`` is paired with ``lr`` = A·hr
     (pixel losses), ``hr_unpaired`` is an independent draw (the GAN's real samples)."""
     op = ToyOperator()

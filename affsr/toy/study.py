@@ -1,6 +1,6 @@
 """The toy study: train params.yaml's methods on the 2-D roll through the shared loop, score them.
 
-Restarts as an ensemble: all ``restarts`` of a method train in ONE :func:`affsr.train.fit` run as an
+Restarts as an ensemble: all ``restarts`` of a method train in ONE :func:`affsr.training.loop.fit` run as an
 ensemble of independently initialised networks fed independent batch blocks; every loss the
 objectives compute is a mean over the batch, so each member gets exactly the gradient it would get
 alone, scaled by 1/restarts, which Adam's per-parameter step removes (tested). Restart r is
@@ -22,15 +22,17 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from affsr.build import guides_from_snapshots, objective_in, pick_device
-from affsr.config import ToyConfig, TrainConfig
+from affsr.config.parse import from_dict
+from affsr.config.study import ToyConfig
+from affsr.config.training import TrainConfig
 from affsr.methods import options_class
 from affsr.methods.base import Context, Guide
-from affsr.parse import from_dict
 from affsr.toy.nets import ToyDenoiser, ToyModel, ToyNetworks
+from affsr.toy.paper_table import BAYES_ROWS
 from affsr.toy.roll import ToyOperator, roll_batch_sampler, sample_roll
-from affsr.toy.table import BAYES_ROWS
 from affsr.toy.truth import RollKDE, line_estimates, line_posterior
+from affsr.training.accelerate import pick_device
+from affsr.training.build import guides_from_snapshots, objective_in
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,9 @@ def _run_seed(seed: int, slot: int) -> int:
 def train_run(name: str, run: ToyRun, cfg: ToyConfig, seed: int, device: torch.device,
               guides: list[Guide] | None = None):
     """Build run ``name``'s objective on a fresh :class:`ToyModel` ensemble (``cfg.restarts`` members,
-    weights from the run's seed) and train it with :func:`affsr.train.fit` on fresh roll batches.
+    weights from the run's seed) and train it with :func:`affsr.training.loop.fit` on fresh roll batches.
     Returns (objective, the fit state) — the model is ``objective.context.model``."""
-    from affsr.train import fit  # imported here: the loop pulls in the image stack
+    from affsr.training.loop import fit  # imported here: the loop pulls in the image stack
 
     run_seed = _run_seed(seed, run.seed_slot)
     torch.manual_seed(run_seed)
@@ -142,9 +144,9 @@ def run_toy_study(settings: ToySettings, progress: bool = True) -> tuple[pd.Data
     restarts, ddof 1; 0 with one restart), ``cross_entropy_sem`` (its standard error, std/√restarts),
     ``cross_entropy_median``, ``lr_mse`` and ``lr_mse_std``; plus one ``cross_entropy`` row each for
     ``map`` (the brute-force MAP outputs), ``posterior_mean`` and ``posterior_median`` (the Bayes
-    estimators of MSE and MAE, :data:`~affsr.toy.table.BAYES_ROWS`). Every model and these estimators
+    estimators of MSE and MAE, :data:`~affsr.toy.paper_table.BAYES_ROWS`). Every model and these estimators
     are scored on the same ``eval_samples`` draws x ~ p_X. ``data`` holds what
-    :func:`affsr.plots.toy_figure` draws and the per-restart scores (``per_restart``), the loss logs of
+    :func:`affsr.report.plots.toy_figure` draws and the per-restart scores (``per_restart``), the loss logs of
     restart 0 and timings.
     """
     from tqdm import tqdm

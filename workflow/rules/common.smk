@@ -4,11 +4,11 @@ import json
 from pathlib import Path
 
 import affsr
-from affsr.codebase import function_imports, import_graph, module_files, source_files
+from affsr.code_graph import function_imports, import_graph, module_files, source_files
 from affsr.errors import ConfigError
 from affsr.methods import super_resolves
 from affsr.params import load_params, resolve, resolve_dataset, resolve_toy, rule_resources
-from affsr.sources import SOURCES
+from affsr.data.sources import SOURCES
 
 try:
     PARAMS = load_params(config, command_line=workflow.config_settings.config)
@@ -29,7 +29,7 @@ CONDA_ENV = "../envs/affsr.yaml"
 # The package files each step runs, as its inputs (editing one reruns the step); derived, never listed.
 # A rule runs `affsr <verb>`, and affsr/cli.py imports the verb's implementation inside `cmd_<verb>`, so
 # the files are affsr/cli.py, what it imports at module level, what `cmd_<verb>` (and the helpers it
-# calls) import, and everything those modules import in turn (affsr/codebase.py reads the imports with
+# calls) import, and everything those modules import in turn (affsr/code_graph.py reads the imports with
 # `ast`). A module split or renamed is followed at the next parse. The methods package loads an
 # objective by name; the graph is read without those dynamic edges and each job adds the objective
 # modules it runs (a training run: its objective and its guide's; an evaluation: the run's and the

@@ -1,0 +1,101 @@
+"""The README and the result pages quote the published results (docs/results/) exactly, and have no
+placeholders."""
+
+from pathlib import Path
+
+import pytest
+
+from affsr.report.readme_blocks import DOCUMENTS, check_readme, claims_overview, published_blocks, render
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED = ROOT / "docs" / "results"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_the_tables_agree_with_the_published_results(document):
+    assert check_readme((ROOT / document).read_text(encoding="utf-8"), published_blocks(PUBLISHED)) == []
+
+
+@pytest.mark.parametrize("document, names", [
+    ("README.md", ("claims-tally", "claims-overview")),
+    ("docs/results.md", ("claims", "toy-table1", "draws", "metrics-grass", "metrics-faces", "metrics-natural")),
+])
+def test_the_generated_tables_are_where_readers_look(document, names):
+    text = (ROOT / document).read_text(encoding="utf-8")
+    for name in names:
+        assert f"<!-- generated:{name} -->" in text
+
+
+def test_the_claims_overview_counts_each_claims_verdicts():
+    claims = ("| claim | paper | data set | measurement | ours | paper value | margin | verdict |\n"
+              + "|---|---|---|---|---|---|---|---|\n"
+              + "| exact | §3 | grass | m | 1 | 1 | 1 | reproduced |\n"
+              + "| beats | §5 | grass | psnr | 1 | 1 | 1 | reproduced |\n"
+              + "| beats | §5 | grass | ssim | 1 | 1 | 1 | not reproduced |\n"
+              + "| beats | §5 | faces | psnr | 1 | 1 | 1 | not testable at this scale |\n"
+              + "| exact | §3 | faces | m | 1 | 1 | 1 | not reproduced |\n")
+    assert claims_overview(claims).splitlines() == [
+        "| claim | paper | grass | faces |", "|---|---|---|---|", "| exact | §3 | ✓ | ✗ |", "| beats | §5 | 1/2 ✓ | ~ |"]
+
+
+def test_a_stale_block_is_caught():
+    made = {"t": "| a |\n|---|\n| 1 |"}
+    text = render("x\n<!-- generated:t -->\nold\n<!-- /generated:t -->\ny\n", made)
+    assert check_readme(text, made) == []
+    stale = text.replace("| 1 |", "| 2 |")
+    assert check_readme(stale, made) == ["block 't' disagrees with the published results (run `make publish`)"]
+
+
+@pytest.mark.parametrize("text", ["| data | DRAWS_ROWS |", "numbers: TODO", "see XXX here"])
+def test_a_placeholder_is_caught(text):
+    assert any("placeholder" in p for p in check_readme(text, {}))
+
+
+def test_code_and_paths_are_not_placeholders():
+    text = "run `OPENBLAS_CORETYPE=x make` and read docs/RESULTS_NOTE.md\n```\nexport MY_VAR=1\n```\n"
+    assert check_readme(text, {}) == []
+
+
+def test_an_unknown_or_unclosed_block_is_caught():
+    assert check_readme("<!-- generated:nope -->\nx\n<!-- /generated:nope -->", {}) == ["block 'nope' has no generator"]
+    assert check_readme("<!-- generated:open -->\nx\n", {}) == ["block 'open' is not closed"]
+    with pytest.raises(ValueError, match="no generator"):
+        render("<!-- generated:nope -->\nx\n<!-- /generated:nope -->", {})
+
+
+def _fake_results(folder: Path, psnr: float) -> Path:
+    (folder / "toy").mkdir(parents=True)
+    (folder / "figures").mkdir()
+    (folder / "metrics.csv").write_text(f"dataset,method,metric,value\ngrass,mse,psnr,{psnr}\n")
+    (folder / "summary.md").write_text("summary\n")
+    (folder / "claims.md").write_text(f"Each verdict: {psnr}\n\n| claim | paper | data set | verdict |\n|---|---|---|---|\n"
+                                      f"| {psnr} | x | grass | reproduced |\n")
+    (folder / "toy" / "table1.md").write_text("| t |\n|---|\n| 1 |\n")
+    (folder / "figures" / "metrics.png").write_bytes(b"\x89PNG")
+    return folder
+
+
+def test_a_tier_is_published_beside_the_default_study(tmp_path):
+    """`affsr publish --tier cpu`: files into docs/results/cpu, README blocks `cpu-…` from them, the
+    default study's blocks still from docs/results."""
+    from affsr.report.readme_blocks import publish
+
+    root = tmp_path / "repo"
+    docs = root / "docs" / "results"
+    docs.mkdir(parents=True)
+    for document in DOCUMENTS[1:]:
+        (root / document).write_text("no tables\n")
+    readme = root / "README.md"
+    readme.write_text("<!-- generated:claims -->\n<!-- /generated:claims -->\n"
+                      "<!-- generated:cpu-claims -->\n<!-- /generated:cpu-claims -->\n")
+    with pytest.raises(ValueError, match="cpu-claims"):  # no cpu tier published yet
+        publish(_fake_results(tmp_path / "demo", 18.5), docs, root)
+    readme.write_text("<!-- generated:claims -->\n<!-- /generated:claims -->\n")
+    publish(tmp_path / "demo", docs, root)
+    readme.write_text(readme.read_text() + "<!-- generated:cpu-claims -->\n<!-- /generated:cpu-claims -->\n")
+    publish(_fake_results(tmp_path / "cpu", 21.25), docs, root, tier="cpu")
+    assert (docs / "cpu" / "metrics.csv").read_text().endswith("21.25\n")
+    assert (docs / "cpu" / "figures" / "metrics.png").is_file() and (docs / "figures" / "metrics.png").is_file()
+    text = readme.read_text()
+    assert "| 18.5 | x |" in text.split("generated:cpu-claims")[0] and "| 21.25 | x |" in text.split("generated:cpu-claims")[1]
+    assert check_readme(text, published_blocks(docs)) == []
