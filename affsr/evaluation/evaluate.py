@@ -53,7 +53,7 @@ def check_checkpoint_fits(path: Path, settings, model: torch.nn.Module, data_dir
         raise CheckpointError(f"{path}: trained on {trained_channels}-channel images, but {data_dir} has "
                               f"{channels}-channel images; evaluate it on the data set it was trained on")
     try:
-        check_data_matches(settings, data_dir, load_manifest(data_dir), what="the checkpoint")
+        check_data_matches(settings, data_dir, load_manifest(data_dir), what="the checkpoint", op=model.op)
     except ConfigError as err:
         raise CheckpointError(f"{path}: does not fit {data_dir}: {err}") from None
 
