@@ -97,7 +97,18 @@ launch() {  # launch NAME COMMAND...: start a daemon in the foreground of a new 
     local name="$1"; shift
     mkdir -p "$RUN_DIR/pids" "$RUN_DIR/log"
     setsid "$@" < /dev/null > "$RUN_DIR/log/$name.out" 2>&1 &
-    echo $! > "$RUN_DIR/pids/$name"
+    local pid=$! i
+    echo "$pid" > "$RUN_DIR/pids/$name"
+    # until it execs, the background job is a copy of this script, whose command line pid_of does not
+    # recognise: wait for the exec (up to 10 s), or a busy machine reads "exited before ..." for a daemon
+    # that is only starting
+    for i in $(seq 200); do
+        [ -r "/proc/$pid/cmdline" ] || break
+        case "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null || true)" in
+            *"$name"*"$RUN_DIR"*) break ;;
+        esac
+        sleep 0.05
+    done
 }
 
 wait_until() {  # wait_until WHAT NAME COMMAND...: poll COMMAND until it succeeds; fail if daemon NAME died
