@@ -163,7 +163,13 @@ def cmd_claims(args: argparse.Namespace) -> None:
     from affsr.report.tables import read_metrics
 
     table = claims_table(read_metrics([Path(args.metrics)]))
-    write_text(args.out, claims_markdown(table, args.study))
+    others = {}
+    for tier in args.tier or []:
+        name, sep, path = tier.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--tier {tier!r}: expected NAME=METRICS.csv, e.g. cpu=studies/cpu/results/metrics.csv")
+        others[name] = claims_table(read_metrics([Path(path)]))
+    write_text(args.out, claims_markdown(table, args.study, others))
     print(table[["claim", "data set", "verdict"]].to_string(index=False))
 
 
@@ -350,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", default="results/metrics.csv")
     p.add_argument("--out", required=True, help="Markdown table, e.g. results/claims.md")
     p.add_argument("--study", default="demo", help="the study tier the metrics come from (named in the title)")
+    p.add_argument("--tier", action="append", metavar="NAME=METRICS.csv",
+                   help="another tier's metrics: its verdicts beside this study's (repeatable)")
     p.set_defaults(run=cmd_claims)
 
     p = verbs.add_parser("publish", help="copy a finished study's results to docs/results, rewrite the tables of "

@@ -256,16 +256,18 @@ def _toy_run(params: Params, name: str, slot: int) -> dict:
     layers = [toy.objectives.get(method.objective), toy.methods.get(name)]
     train = {**toy.train}
     options = {**method.options}
+    weight = toy.consistency_weight if method.constraint == "soft" else method.consistency_weight
     for layer in filter(None, layers):
         train.update(layer.train)
         options.update(layer.options)
+        if layer.consistency_weight is not None and method.constraint == "soft":
+            weight = float(layer.consistency_weight)
     steps = int(train.get("steps", TrainConfig.steps))
     # the toy's log and (unused) checkpoint interval follow its steps: 50 log rows per run
     train.update(log_every=max(1, steps // 50), checkpoint_every=max(1, steps))
     where = f"params.toy (the {name} run)"
     from_dict(TrainConfig, train, f"{where}.train")
     from_dict(options_class(method.objective), options, f"{where}.options")
-    weight = toy.consistency_weight if method.constraint == "soft" else method.consistency_weight
     return {"objective": method.objective, "constraint": method.constraint, "consistency_weight": weight,
             "options": options, "train": train, "guide": method.guide, "seed_slot": slot}
 

@@ -373,3 +373,11 @@ def test_downsample_with_an_operator_by_name(tmp_path, capsys):
     from PIL import Image
 
     assert Image.open(tmp_path / "lr.png").size == (16, 16)
+
+
+def test_claims_tier_without_a_path(tmp_path, capsys):
+    metrics = tmp_path / "metrics.csv"
+    metrics.write_text("dataset,method,metric,value\ngrass,mse,psnr,19.0\n")
+    code, err = _cli(capsys, "claims", "--metrics", metrics, "--tier", "cpu", "--out", tmp_path / "claims.md")
+    _one_line(code, err, "--tier 'cpu'", "NAME=METRICS.csv")
+    assert not (tmp_path / "claims.md").exists()

@@ -358,12 +358,14 @@ def test_mistake_in_paper_section_is_caught_in_demo_study(tiny_params):
 
 
 def test_repo_cpu_study_keeps_only_the_realism_runs_in_its_own_folder():
-    """`study: cpu`: its section merged over the file, nulls removing data sets and methods; two AffGAN
-    seeds with the calibrated recipe; outputs under studies/cpu; the demo untouched."""
+    """`study: cpu`: its section merged over the file, nulls removing data sets and methods (grass and the
+    natural photos; faces are too few to decide); two AffGAN seeds and SoftGAN with the calibrated recipe;
+    outputs under studies/cpu; the demo untouched."""
     raw = yaml.safe_load(REPO_PARAMS.read_text())
     demo, cpu = load_params(raw), load_params({**raw, "study": "cpu"})
     assert demo.workdir == "" and cpu.workdir == "studies/cpu"
-    assert set(cpu.datasets) == {"grass"} and set(cpu.methods) == {"mse", "affmse", "affgan", "affgan_seed1"}
+    assert set(cpu.datasets) == {"grass", "natural"}
+    assert set(cpu.methods) == {"mse", "affmse", "affgan", "affgan_seed1", "softgan"}
     assert cpu.evaluate.c2st_steps > demo.evaluate.c2st_steps and cpu.evaluate.density == ""
     runs = [resolve(cpu, "grass", m) for m in ("affgan", "affgan_seed1")]
     assert [r["seed"] for r in runs] == [cpu.seed, cpu.seed + 1]
@@ -373,6 +375,10 @@ def test_repo_cpu_study_keeps_only_the_realism_runs_in_its_own_folder():
     assert {k: v for k, v in runs[0].items() if k not in ("seed", "method")} == \
            {k: v for k, v in runs[1].items() if k not in ("seed", "method")}  # a second seed, nothing else
     assert resolve(demo, "grass", "affgan")["train"]["ema"] == 0.0
+    softgan = resolve(cpu, "natural", "softgan")  # the calibrated soft ablation, trained as AffGAN is
+    assert {k: softgan["train"][k] for k in ("steps", "ema", "lr_scale", "batch_size")} == \
+           {k: runs[0]["train"][k] for k in ("steps", "ema", "lr_scale", "batch_size")}
+    assert softgan["consistency_weight"] == resolve(demo, "natural", "softgan")["consistency_weight"]
 
 
 def test_a_null_in_a_study_section_removes_the_key(tiny_params):
@@ -448,3 +454,18 @@ def test_resolved_operator_settings_carry_only_what_differs_from_the_default(tin
     resolved = resolve(load_params(tiny_params), "grass", "mse")["operator"]
     assert (resolved["sigma_x"], resolved["sigma_y"], resolved["angle"]) == (1.5, 0.5, 30.0)
     assert RunSettings.parse(resolve(load_params(tiny_params), "grass", "mse")).operator.angle == 30.0
+
+
+def test_a_toy_weight_per_soft_method(tiny_params):
+    """toy.methods.<name>.consistency_weight sets that soft method's toy weight; others keep the toy's."""
+    from affsr.params import load_params, resolve_toy
+
+    tiny_params["methods"]["softgan"] = {"objective": "gan", "constraint": "soft", "consistency_weight": 3.0}
+    tiny_params["toy"] = {"consistency_weight": 4.0, "methods": {"softgan": {"consistency_weight": 1.5},
+                                                                   "mse": {"consistency_weight": 9.0}}}
+    runs = resolve_toy(load_params(tiny_params))["methods"]
+    assert runs["softgan"]["consistency_weight"] == 1.5
+    assert runs["mse"]["consistency_weight"] == load_params(tiny_params).methods["mse"].consistency_weight
+    tiny_params["toy"]["methods"]["softgan"]["consistency_weight"] = -1.0
+    with pytest.raises(ConfigError, match="params.toy.methods.softgan.consistency_weight: must be a number ≥ 0"):
+        load_params(tiny_params)

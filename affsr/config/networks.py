@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from affsr.config.parse import check_one_of as _one_of
 from affsr.config.parse import check_ranges as _check
 
 
@@ -17,9 +18,14 @@ class GeneratorConfig:
     blocks: int = 4
     noise: int = 0  # maps of N(0, 1) noise concatenated to the LR input: > 0 = a stochastic generator
     skip: bool = False  # predict a residual over the cubic upsampling of the input (see nets.Generator)
+    #: LR → HR: shuffle (sub-pixel conv, PixelShuffle) or resize (nearest-neighbour upsampling + conv)
+    upsampler: str = "shuffle"
+
+    UPSAMPLERS = ("shuffle", "resize")  # not a field: no annotation
 
     def __post_init__(self) -> None:
         _check(self, at_least_one=("width",), non_negative=("blocks", "noise"))
+        _one_of(self.upsampler, "upsampler", self.UPSAMPLERS)
 
 
 @dataclass(frozen=True)

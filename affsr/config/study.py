@@ -31,21 +31,33 @@ class EvaluateConfig:
     #: Training steps of each c2st classifier (affsr.evaluation.c2st; batch 32, 2 folds). 200 on the demo
     #: sets; tiny test configs use a few, a realism study more (the classifier must be able to win).
     c2st_steps: int = 200
+    #: The studies whose claim verdicts results/claims.md shows side by side, where their results exist
+    #: (each in its own ``workdir``): the demo decides most claims, the CPU tier the realism claim.
+    tiers: tuple[str, ...] = ("demo", "cpu")
 
     def __post_init__(self) -> None:
         _check(self, at_least_one=("n_samples", "c2st_steps"))
         for ref in self.references:
             _one_of(ref, "references", REFERENCES)
+        for tier in self.tiers:
+            _one_of(tier, "tiers", STUDIES)
 
 
 @dataclass(frozen=True)
 class ToyOverride:
     """What the 2-D toy changes of a params.yaml method: loop settings (``train``: keys of
-    :class:`TrainConfig`) and the objective's ``options`` (keys of its ``Options``), laid over the
-    method's own options."""
+    :class:`TrainConfig`), the objective's ``options`` (keys of its ``Options``), laid over the
+    method's own options, and for a soft method its ``consistency_weight`` on the toy (nats per point;
+    default: the toy's ``consistency_weight``)."""
 
     train: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
+    consistency_weight: float | None = None
+
+    def __post_init__(self) -> None:
+        w = self.consistency_weight
+        if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < float("inf")):
+            raise ValueError(f"consistency_weight: must be a number ≥ 0, got {w!r}")
 
 
 @dataclass(frozen=True)
@@ -75,7 +87,8 @@ class ToyConfig:
     methods: dict[str, ToyOverride] = field(default_factory=dict)
     #: params.yaml methods the toy does not train (each needs a reason in params.yaml).
     skip: tuple[str, ...] = ()
-    #: Weight w of the soft penalty w·|x − Aŷ| of every soft method on the toy (nats per point).
+    #: Weight w of the soft penalty w·|x − Aŷ| of a soft method on the toy (nats per point), where
+    #: ``objectives`` / ``methods`` give it none (theirs: calibrated per method, docs/toy.md).
     consistency_weight: float = 4.0
     #: Noise-free roll samples of the ground-truth KDE (paper: 50,000) and its bandwidth (paper: 0.2).
     kde_samples: int = 50_000

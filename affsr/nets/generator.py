@@ -14,6 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from affsr.config.networks import GeneratorConfig
 from affsr.operators.interpolation import cubic_upsample
 
 
@@ -34,16 +35,24 @@ class ResidualBlock(nn.Module):
         return h + self.body(h)
 
 
-def _upsampler(width: int, scale: int) -> nn.Sequential:
-    """Sub-pixel upsampling: ×2 stages for powers of two, one ×scale stage otherwise."""
+def _upsampler(width: int, scale: int, kind: str = "shuffle") -> nn.Sequential:
+    """LR grid → HR grid in ×2 stages for powers of two, one ×scale stage otherwise. ``shuffle``: sub-pixel
+    convolution (a conv to factor² × width maps, PixelShuffle; ESPCN/SRResNet); ``resize``: nearest-
+    neighbour upsampling then a conv (Odena et al. 2016), which treats every HR pixel alike. Sub-pixel
+    convolution gives each of the s² positions within an LR pixel its own kernels, and trained GANs
+    turn that into a 4-px periodic texture (docs/choices.md: on the photos, with no projection at all,
+    the lattice peak ratio of the outputs is 4.3–7.0 with ``shuffle``, 1.8–1.9 with ``resize``; real
+    images 1.7)."""
+    if kind not in GeneratorConfig.UPSAMPLERS:
+        raise ValueError(f"upsampler must be one of {', '.join(GeneratorConfig.UPSAMPLERS)}, got {kind!r}")
     factors = [2] * int(math.log2(scale)) if scale & (scale - 1) == 0 else [scale]
     layers: list[nn.Module] = []
     for factor in factors:
-        layers += [
-            nn.Conv2d(width, width * factor**2, 3, padding=1),
-            nn.PixelShuffle(factor),
-            nn.ReLU(inplace=True),
-        ]
+        if kind == "resize":
+            layers += [nn.Upsample(scale_factor=factor, mode="nearest"), nn.Conv2d(width, width, 3, padding=1)]
+        else:
+            layers += [nn.Conv2d(width, width * factor**2, 3, padding=1), nn.PixelShuffle(factor)]
+        layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
@@ -66,7 +75,7 @@ class Generator(nn.Module):
     SKIP_EPS = 1.0 / 512
 
     def __init__(self, channels: int, scale: int, width: int = 32, blocks: int = 4, noise: int = 0,
-                 skip: bool = False, offset: tuple[float, float] = (0.0, 0.0)):
+                 skip: bool = False, offset: tuple[float, float] = (0.0, 0.0), upsampler: str = "shuffle"):
         super().__init__()
         if noise < 0:
             raise ValueError(f"noise must be ≥ 0 maps, got {noise}")
@@ -75,7 +84,7 @@ class Generator(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(channels + noise, width, 3, padding=1), nn.ReLU(inplace=True))
         self.body = nn.Sequential(*[ResidualBlock(width) for _ in range(blocks)])
         self.fuse = nn.Sequential(nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width))
-        self.up = _upsampler(width, scale)
+        self.up = _upsampler(width, scale, upsampler)
         self.tail = nn.Conv2d(width, channels, 3, padding=1)
         if skip:  # start exactly at the cubic upsampling; the residual grows from zero
             nn.init.zeros_(self.tail.weight)

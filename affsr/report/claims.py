@@ -309,13 +309,49 @@ def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def claims_markdown(table: pd.DataFrame, study: str = "demo") -> str:
+#: How a verdict reads in the across-tiers view.
+VERDICT_MARKS = {REPRODUCED: "✓", NOT_REPRODUCED: "✗", NOT_TESTABLE: "~", NOT_MEASURED: "·"}
+
+
+def across_tiers(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per claim and data set, one column per tier (a study: ``demo``, ``cpu``, …) holding its
+    verdicts with their margins, one per measurement of that claim on that data set (e.g. PSNR and SSIM),
+    "·" where the tier did not measure it. ``tables``: tier → :func:`claims_table`, in column order."""
+    keys: dict[tuple[str, str], str] = {}
+    for table in tables.values():
+        for row in table.itertuples(index=False):
+            keys.setdefault((row.claim, row[COLUMNS.index("data set")]), row.paper)
+    out = []
+    for (claim, dataset), paper in keys.items():
+        entry = {"claim": claim, "paper": paper, "data set": dataset}
+        for tier, table in tables.items():
+            rows = table[(table["claim"] == claim) & (table["data set"] == dataset)]
+            cells = [VERDICT_MARKS.get(r.verdict, r.verdict) + ("" if r.margin == "–" else f" {r.margin}")
+                     for r in rows.itertuples(index=False) if r.verdict != NOT_MEASURED]
+            entry[tier] = "; ".join(cells) if cells else VERDICT_MARKS[NOT_MEASURED]
+        out.append(entry)
+    return pd.DataFrame(out, columns=["claim", "paper", "data set", *tables])
+
+
+def _tally(table: pd.DataFrame) -> str:
+    counts = table["verdict"].value_counts()
+    return ", ".join(f"{counts[v]} {v}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE, NOT_MEASURED)
+                     if v in counts)
+
+
+def claims_markdown(table: pd.DataFrame, study: str = "demo", others: dict[str, pd.DataFrame] | None = None) -> str:
     """results/claims.md: the study tier it tests (``demo``, ``cpu``, ``paper``), a tally of verdicts,
-    then the table."""
+    then the table. ``others``: the claims tables of other tiers whose results exist (e.g. ``cpu`` beside
+    ``demo``): then a view of every claim across the tiers comes first, so a reader sees where each claim
+    is decided, and each other tier's tally."""
     from affsr.report.tables import markdown_table
 
-    counts = table["verdict"].value_counts()
-    tally = ", ".join(f"{counts[v]} {v}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_TESTABLE, NOT_MEASURED)
-                      if v in counts)
-    return (f"# The paper's claims, tested (study: {study})\n\nEach verdict is computed from results/metrics.csv by "
-            "affsr/report/claims.py (margin > 0 favours the claim). " + tally + ".\n\n" + markdown_table(table) + "\n")
+    text = (f"# The paper's claims, tested (study: {study})\n\nEach verdict is computed from results/metrics.csv by "
+            "affsr/report/claims.py (margin > 0 favours the claim). " + _tally(table) + ".\n\n")
+    if others:
+        tiers = {study: table, **others}
+        text += ("## Across tiers\n\n" + "; ".join(f"{tier}: {_tally(t)}" for tier, t in tiers.items()) + ". "
+                 "Each cell: the verdicts of that tier (✓ reproduced, ✗ not reproduced, ~ not testable at this "
+                 "scale, · not measured) with their margins, one per measurement.\n\n"
+                 + markdown_table(across_tiers(tiers)) + f"\n\n## {study}\n\n")
+    return text + markdown_table(table) + "\n"

@@ -24,6 +24,7 @@ import pandas as pd
 
 from affsr.atomic_files import write_text
 from affsr.evaluation.metrics import METRICS
+from affsr.report.claims import NOT_MEASURED, REPRODUCED, VERDICT_MARKS, claims_table
 from affsr.report.tables import markdown_table
 
 #: The documents (relative to the repository) whose generated blocks ``publish`` rewrites.
@@ -67,31 +68,31 @@ def draws_table(metrics: pd.DataFrame) -> str:
                                                  "PSNR / SSIM (first draw)"]))
 
 
-#: How a claim's verdicts on one data set read in the overview (all rows of that claim and data set).
-_VERDICT_MARKS = {"reproduced": "✓", "not reproduced": "✗", "not testable at this scale": "~", "not measured": "·"}
-
-
-def claims_overview(claims: str) -> str:
+def claims_overview(tables: dict[str, pd.DataFrame]) -> str:
     """One row per claim, one column per data set: ✓ every measurement reproduces it, ✗ none does,
-    "k/n ✓" k of n do, ~ not testable at this scale, · not measured — from the rows of claims.md."""
-    lines = [line.strip().strip("|").split(" | ") for line in _table_lines(claims).splitlines()]
-    header, rows = [cell.strip() for cell in lines[0]], [[cell.strip() for cell in row] for row in lines[2:]]
-    table = pd.DataFrame(rows, columns=header)
-    datasets = list(dict.fromkeys(table["data set"]))
-    out = []
-    for claim, of_claim in table.groupby("claim", sort=False):
+    "k/n ✓" k of n do, ~ not testable at this scale; a tier after the first that measured it adds its
+    own mark ("~ · cpu ✓"). ``tables``: tier → :func:`~affsr.report.claims.claims_table`, first tier first."""
+    def mark(verdicts: list[str]) -> str:
+        if len(set(verdicts)) == 1:
+            return VERDICT_MARKS.get(verdicts[0], verdicts[0])
+        return f"{verdicts.count(REPRODUCED)}/{len(verdicts)} ✓"
+
+    first, *others = tables
+    datasets = list(dict.fromkeys(t for table in tables.values() for t in table["data set"]))
+    rows = []
+    for claim, of_claim in tables[first].groupby("claim", sort=False):
         row = {"claim": claim, "paper": of_claim["paper"].iloc[0]}
         for dataset in datasets:
-            verdicts = of_claim.loc[of_claim["data set"] == dataset, "verdict"].tolist()
-            reproduced = verdicts.count("reproduced")
-            if not verdicts:
-                row[dataset] = ""
-            elif len(set(verdicts)) == 1:
-                row[dataset] = _VERDICT_MARKS.get(verdicts[0], verdicts[0])
-            else:
-                row[dataset] = f"{reproduced}/{len(verdicts)} ✓"
-        out.append(row)
-    return markdown_table(pd.DataFrame(out, columns=["claim", "paper", *datasets]))
+            cells = []
+            for tier in (first, *others):
+                table = tables[tier]
+                verdicts = [v for v in table.loc[(table["claim"] == claim) & (table["data set"] == dataset), "verdict"]
+                            if v != NOT_MEASURED]
+                if verdicts:
+                    cells.append(mark(verdicts) if tier == first else f"{tier} {mark(verdicts)}")
+            row[dataset] = " · ".join(cells)
+        rows.append(row)
+    return markdown_table(pd.DataFrame(rows, columns=["claim", "paper", *datasets]))
 
 
 def blocks(published: Path) -> dict[str, str]:
@@ -101,7 +102,6 @@ def blocks(published: Path) -> dict[str, str]:
     out = {f"metrics-{d}": domain_table(metrics, d) for d in metrics["dataset"].unique() if d != "toy"}
     out["draws"] = draws_table(metrics)
     out["claims"] = _table_lines((published / "claims.md").read_text(encoding="utf-8"))
-    out["claims-overview"] = claims_overview((published / "claims.md").read_text(encoding="utf-8"))
     tally = [line for line in (published / "claims.md").read_text(encoding="utf-8").splitlines()
              if line.startswith("Each verdict")]
     out["claims-tally"] = tally[0] if tally else ""
@@ -115,8 +115,12 @@ def published_blocks(root: Path) -> dict[str, str]:
     ``<tier>-`` (``cpu-claims``, ``cpu-metrics-grass``, …)."""
     root = Path(root)
     made = blocks(root)
-    for tier in sorted(p for p in root.iterdir() if p.is_dir() and (p / "metrics.csv").is_file()):
+    tiers = sorted(p for p in root.iterdir() if p.is_dir() and (p / "metrics.csv").is_file())
+    for tier in tiers:
         made.update({f"{tier.name}-{k}": v for k, v in blocks(tier).items()})
+    tables = {"demo": claims_table(pd.read_csv(root / "metrics.csv"))}
+    tables.update({tier.name: claims_table(pd.read_csv(tier / "metrics.csv")) for tier in tiers})
+    made["claims-overview"] = claims_overview(tables)
     return made
 
 

@@ -55,7 +55,7 @@ def build_model(settings: RunSettings, channels: int, op: Downsampling | None = 
     op = op if op is not None else build_operator(settings.operator)
     g = settings.generator
     generator = Generator(channels, op.scale, width=g.width, blocks=g.blocks, noise=g.noise, skip=g.skip,
-                          offset=grid_offset(op))
+                          offset=grid_offset(op), upsampler=g.upsampler)
     return SRModel(generator, op, settings.constraint)
 
 

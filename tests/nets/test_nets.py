@@ -316,3 +316,18 @@ def test_image_networks_are_new_networks_on_every_call(sized_settings):
     nets = ImageNetworks(sized_settings, 1)
     assert nets.discriminator() is not nets.discriminator()
     assert nets.denoiser() is not nets.denoiser()
+
+
+def test_the_resize_upsampler_treats_every_hr_pixel_alike():
+    """Nearest-neighbour ×2 then a conv: the same kernels at every HR position, so a constant feature map
+    upsamples to a constant image away from the border (a sub-pixel conv's s² positions differ)."""
+    from affsr.nets.generator import _upsampler
+
+    torch.manual_seed(0)
+    flat = torch.ones(1, 8, 6, 6)
+    inner = _upsampler(8, 4, "resize")(flat)[..., 4:-4, 4:-4]
+    assert torch.allclose(inner, inner[..., :1, :1].expand_as(inner))
+    shuffled = _upsampler(8, 4, "shuffle")(flat)[..., 4:-4, 4:-4]
+    assert not torch.allclose(shuffled, shuffled[..., :1, :1].expand_as(shuffled))
+    with pytest.raises(ValueError, match="upsampler must be one of"):
+        _upsampler(8, 2, "bilinear")

@@ -113,3 +113,26 @@ def test_sharpness_claim_over_two_seeds_fails_when_one_seed_is_blurrier():
     assert verdicts(values, "AffGAN sharper than MSE/AffMSE") == [NOT_REPRODUCED]
     values[("grass", "affgan_seed1", "spectrum_distance")] = 0.25
     assert verdicts(values, "AffGAN sharper than MSE/AffMSE") == [REPRODUCED]
+
+
+def test_claims_across_tiers_put_each_tiers_verdicts_side_by_side():
+    """One row per claim and data set; each tier's verdicts with their margins, · where it measured nothing."""
+    from affsr.report.claims import across_tiers
+
+    demo = claims_table(frame({("grass", "affmse", "psnr"): 19.3, ("grass", "mse", "psnr"): 19.1,
+                               ("grass", "affmse", "ssim"): 0.50, ("grass", "mse", "ssim"): 0.55}))
+    cpu = claims_table(frame({("grass", "affmse", "psnr"): 19.0, ("grass", "mse", "psnr"): 19.1}))
+    table = across_tiers({"demo": demo, "cpu": cpu}).set_index(["claim", "data set"])
+    row = table.loc[("AffMSE ≥ MSE", "grass")]
+    assert row["demo"] == "✓ +0.2 dB; ✗ -0.05"
+    assert row["cpu"].startswith("✗ -0.1 dB")
+    assert table.loc[("the projection is exact", "grass"), "cpu"] == "·"
+
+
+def test_claims_markdown_shows_the_other_tiers_first():
+    demo = claims_table(frame({("grass", "affmse", "psnr"): 19.3, ("grass", "mse", "psnr"): 19.1}))
+    text = claims_markdown(demo, "demo", {"cpu": demo})
+    assert text.index("## Across tiers") < text.index("## demo")
+    assert "demo: 1 reproduced" in text and "cpu: 1 reproduced" in text
+    assert "| claim | paper | data set | demo | cpu |" in text
+    assert "## Across tiers" not in claims_markdown(demo, "demo")

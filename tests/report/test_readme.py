@@ -27,23 +27,22 @@ def test_the_generated_tables_are_where_readers_look(document, names):
 
 
 def test_the_claims_overview_counts_each_claims_verdicts():
-    claims = ("| claim | paper | data set | measurement | ours | paper value | margin | verdict |\n"
-              + "|---|---|---|---|---|---|---|---|\n"
-              + "| exact | §3 | grass | m | 1 | 1 | 1 | reproduced |\n"
-              + "| beats | §5 | grass | psnr | 1 | 1 | 1 | reproduced |\n"
-              + "| beats | §5 | grass | ssim | 1 | 1 | 1 | not reproduced |\n"
-              + "| beats | §5 | faces | psnr | 1 | 1 | 1 | not testable at this scale |\n"
-              + "| exact | §3 | faces | m | 1 | 1 | 1 | not reproduced |\n")
-    assert claims_overview(claims).splitlines() == [
-        "| claim | paper | grass | faces |", "|---|---|---|---|", "| exact | §3 | ✓ | ✗ |", "| beats | §5 | 1/2 ✓ | ~ |"]
+    import pandas as pd
 
+    from affsr.report.claims import claims_table
 
-def test_a_stale_block_is_caught():
-    made = {"t": "| a |\n|---|\n| 1 |"}
-    text = render("x\n<!-- generated:t -->\nold\n<!-- /generated:t -->\ny\n", made)
-    assert check_readme(text, made) == []
-    stale = text.replace("| 1 |", "| 2 |")
-    assert check_readme(stale, made) == ["block 't' disagrees with the published results (run `make publish`)"]
+    def tidy(values: dict) -> pd.DataFrame:
+        return pd.DataFrame([{"dataset": d, "method": m, "metric": k, "value": v} for (d, m, k), v in values.items()])
+
+    demo = claims_table(tidy({("grass", "affmse", "psnr"): 19.3, ("grass", "mse", "psnr"): 19.1,
+                              ("grass", "affmse", "ssim"): 0.50, ("grass", "mse", "ssim"): 0.55,
+                              ("faces", "affmse", "lr_mse"): 1e-15}))
+    cpu = claims_table(tidy({("grass", "affmse", "psnr"): 19.0, ("grass", "mse", "psnr"): 19.1,
+                             ("grass", "affmse", "ssim"): 0.40, ("grass", "mse", "ssim"): 0.55}))
+    lines = claims_overview({"demo": demo, "cpu": cpu}).splitlines()
+    assert lines[0] == "| claim | paper | grass | faces |"  # data sets in the order the claims met them
+    assert "| AffMSE ≥ MSE | §5.2, Table 2 | 1/2 ✓ · cpu ✗ |  |" in lines
+    assert "| the projection is exact | §3.1, Table 2 |  | ✓ |" in lines
 
 
 @pytest.mark.parametrize("text", ["| data | DRAWS_ROWS |", "numbers: TODO", "see XXX here"])

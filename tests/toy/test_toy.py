@@ -151,7 +151,10 @@ def test_toy_runs_the_params_methods_with_their_options_and_the_overrides():
     assert (mae.objective, mae.constraint, mae.options) == ("pixel", "none", {"loss": "l1"})
     assert (mae.train.steps, mae.train.lr, mae.train.beta2) == (40, 0.003, 0.99)
     assert gan.options == {"instance_noise": 1.0, "noise_anneal": 0.5, "d_steps": 2, "noise_end": 0.2}
-    assert (gan.train.beta1, gan.train.beta2, gan.consistency_weight) == (0.5, 0.999, 4.0)
+    own = yaml.safe_load(REPO_PARAMS.read_text())["toy"]["methods"]  # each soft model its calibrated weight
+    assert (gan.train.beta1, gan.train.beta2) == (0.5, 0.999)
+    assert gan.consistency_weight == own["softgan"]["consistency_weight"]
+    assert softdg.consistency_weight == own["softdg"]["consistency_weight"] != gan.consistency_weight
     assert softdg.guide == "dae" and softdg.options == {"noise_input": True}
     assert TINY.guides["dae"].options == {"sigma_start": 0.5, "sigma_end": 0.25, "snapshots": 2}
     slots = [run.seed_slot for run in TINY.methods.values()]

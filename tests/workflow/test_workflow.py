@@ -372,14 +372,21 @@ def _snakemake_here(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_cpu_study_plans_its_runs_into_its_own_folder(tmp_path: Path):
-    """`--config study=cpu` with the repo's params: grass, MSE, AffMSE and two AffGAN seeds,
-    everything under studies/cpu/ (so the default study's results are never overwritten)."""
+    """`--config study=cpu` with the repo's params: grass and the natural photos, MSE, AffMSE, SoftGAN and
+    two AffGAN seeds, everything under studies/cpu/ (so the default study's results are never overwritten)."""
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     result = _snakemake_here(tmp_path, "-n", "--config", "study=cpu")
     assert result.returncode == 0, result.stderr[-3000:]
     trained = {w for rule, w in _jobs(result.stdout) if rule == "train"}
-    assert trained == {f"dataset=grass, method={m}" for m in ("mse", "affmse", "affgan", "affgan_seed1")}
+    assert trained == {f"dataset={d}, method={m}" for d in ("grass", "natural")
+                       for m in ("mse", "affmse", "affgan", "affgan_seed1", "softgan")}
     assert (tmp_path / "studies" / "cpu").is_dir() and not (tmp_path / "results").exists()
+    # the longest runs first (priority = steps × batch), so no 6,000-step GAN run starts last on 2 cores
+    priority = {re.search(r"method=(\w+)", b).group(1) + re.search(r"dataset=(\w+)", b).group(1):
+                int(re.search(r"priority: (\d+)", b).group(1))
+                for b in _job_blocks(result.stdout) if "rule train:" in b}
+    gans = [v for k, v in priority.items() if "gan" in k]
+    assert len(priority) == 10 and min(gans) > max(v for k, v in priority.items() if "gan" not in k)
 
 
 def test_a_study_workdir_receives_the_outputs(tmp_path: Path):
@@ -446,3 +453,18 @@ def test_download_and_prepare_rules_over_http(tmp_path: Path, http_server):
     assert "f" * 64 in log and "Traceback" not in log
     folder = work / "data/downloads/faces"
     assert not folder.exists() or not list(folder.iterdir())
+
+
+def test_claims_show_another_tier_where_its_results_exist(tmp_path):
+    """evaluate.tiers: with the cpu tier's results in its workdir, the demo's claims rule reads them too
+    (and reruns when they appear); without them it reads its own alone."""
+    params = {**TINY, "cpu": {"workdir": "studies/cpu"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    alone = snakemake(tmp_path, "-n", "-p", "--forceall", "results/claims.md")
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert "--tier" not in alone.stdout
+    (tmp_path / "studies/cpu/results").mkdir(parents=True)
+    (tmp_path / "studies/cpu/results/metrics.csv").write_text("dataset,method,metric,value\ngrass,mse,psnr,19.0\n")
+    both = snakemake(tmp_path, "-n", "-p", "--forceall", "results/claims.md")
+    assert both.returncode == 0, both.stderr[-3000:]
+    assert f"--tier cpu={tmp_path}/studies/cpu/results/metrics.csv" in both.stdout

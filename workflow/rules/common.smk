@@ -7,7 +7,7 @@ import affsr
 from affsr.code_graph import function_imports, import_graph, module_files, source_files
 from affsr.errors import ConfigError
 from affsr.methods import super_resolves
-from affsr.params import load_params, resolve, resolve_dataset, resolve_toy, rule_resources
+from affsr.params import load_params, resolve, resolve_dataset, resolve_toy, rule_resources, select_study
 from affsr.data.sources import SOURCES
 
 try:
@@ -25,6 +25,24 @@ REFERENCES = list(PARAMS.evaluate.references) + ["hr"]  # hr: the real images, t
 EVALUATED = REFERENCES + SR_METHODS
 PACKAGE = Path(affsr.__file__).parent  # the installed (editable) package: the code the rules run
 CONDA_ENV = "../envs/affsr.yaml"
+ROOT = Path.cwd()  # the repository: this file is read before a study's `workdir:` applies
+
+
+def _other_tiers():
+    """tier → its results/metrics.csv, for the other studies of `evaluate.tiers` whose results exist:
+    claims.md shows their verdicts beside this study's (a tier run later reruns the claims rule)."""
+    own = (ROOT / (PARAMS.workdir or "") / "results" / "metrics.csv").resolve()
+    found = {}
+    for tier in PARAMS.evaluate.tiers:
+        if tier == STUDY or (tier != "demo" and not config.get(tier)):  # this study, or none of that name
+            continue
+        path = ROOT / (select_study({**config, "study": tier}).get("workdir") or "") / "results" / "metrics.csv"
+        if path.is_file() and path.resolve() != own:
+            found[tier] = str(path)
+    return found
+
+
+OTHER_TIERS = _other_tiers()
 
 # The package files each step runs, as its inputs (editing one reruns the step); derived, never listed.
 # A rule runs `affsr <verb>`, and affsr/cli.py imports the verb's implementation inside `cmd_<verb>`, so
@@ -95,6 +113,14 @@ def toy_code(wildcards):
 def run_settings(wildcards):
     """Resolved settings of one training run, as JSON (a params change reruns exactly this run)."""
     return json.dumps(resolve(PARAMS, wildcards.dataset, wildcards.method), sort_keys=True)
+
+
+def train_priority(wildcards):
+    """A training run's priority: the samples it trains on (steps × batch size), so the longest runs start
+    first and short ones fill the cores at the end (a long GAN run started last leaves the other cores
+    idle: `study: cpu` on 2 cores, docs/studies.md)."""
+    train = resolve(PARAMS, wildcards.dataset, wildcards.method)["train"]
+    return int(train["steps"]) * int(train["batch_size"])
 
 
 def toy_settings(wildcards):

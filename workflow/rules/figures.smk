@@ -74,12 +74,14 @@ rule claims:
     """The paper's claims, each with our measurement, the paper's value and a computed verdict."""
     input:
         metrics="results/metrics.csv",
+        tiers=list(OTHER_TIERS.values()),
         code=code("claims"),
     output:
         report("results/claims.md", caption="../report/claims.rst", category="Claims",
                labels={"file": "claims table"}),
     params:
         study=STUDY,
+        tiers=" ".join(f"--tier {tier}={path}" for tier, path in OTHER_TIERS.items()),
     conda:
         CONDA_ENV
     log:
@@ -87,4 +89,4 @@ rule claims:
     benchmark:
         "results/benchmarks/claims.tsv"
     shell:
-        "affsr claims --study {params.study} --metrics {input.metrics} --out {output} > {log} 2>&1"
+        "affsr claims --study {params.study} --metrics {input.metrics} {params.tiers} --out {output} > {log} 2>&1"

@@ -15,6 +15,7 @@ rule train:
     threads: resources("train")[0]
     resources:
         **resources("train")[1],
+    priority: train_priority
     conda:
         CONDA_ENV
     log:
