@@ -40,8 +40,16 @@ _PLACEHOLDER = re.compile(r"(?<![\w`/.-])(?:[A-Z][A-Z0-9]*_[A-Z0-9_]+|TODO|XXX)(
 
 
 def _table_lines(text: str) -> str:
-    """The Markdown table of a results file (its lines that start with ``|``)."""
-    return "\n".join(line for line in text.splitlines() if line.startswith("|"))
+    """The Markdown tables of a results file (its runs of lines that start with ``|``), in order, separated
+    by a blank line so that each stays its own table (claims.md holds two when other tiers exist)."""
+    tables, current = [], []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append("\n".join(current))
+            current = []
+    return "\n\n".join(tables)
 
 
 def domain_table(metrics: pd.DataFrame, dataset: str) -> str:

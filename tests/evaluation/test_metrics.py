@@ -80,11 +80,15 @@ def test_lr_psnr_known_values_and_cap(op, batch):
 # ---- PSNR / SSIM ----------------------------------------------------------------------------------------
 
 
-def test_psnr_identical_is_inf_and_ssim_is_one(batch):
+def test_psnr_identical_is_the_8bit_ceiling_and_ssim_is_one(batch):
     _, hr = batch
-    p = psnr(hr, hr)
-    assert math.isinf(p) or p > 100
+    ceiling = 10 * math.log10(12 * 255**2)  # ideal 8-bit rounding noise: ≈ 58.9 dB
+    assert psnr(hr, hr) == pytest.approx(ceiling, abs=1e-9)
     assert ssim(hr, hr) == pytest.approx(1.0, abs=1e-12)
+    # one flat image reproduced exactly (a black photo patch under bicubic) no longer makes the mean inf
+    sr = hr.double() + 0.1
+    sr[0] = hr[0]
+    assert psnr(sr, hr) == pytest.approx((ceiling + 20.0 * (len(hr) - 1)) / len(hr), abs=1e-6)
 
 
 def test_psnr_constant_offset_is_20db(batch):

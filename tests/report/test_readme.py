@@ -98,3 +98,14 @@ def test_a_tier_is_published_beside_the_default_study(tmp_path):
     text = readme.read_text()
     assert "| 18.5 | x |" in text.split("generated:cpu-claims")[0] and "| 21.25 | x |" in text.split("generated:cpu-claims")[1]
     assert check_readme(text, published_blocks(docs)) == []
+
+
+def test_each_table_of_claims_md_stays_its_own_table_in_the_block(tmp_path):
+    """claims.md with other tiers holds two tables (across tiers, then this study's): the `claims` block keeps
+    them apart, or Markdown would read the second header as a row of the first."""
+    from affsr.report.readme_blocks import blocks
+
+    published = _fake_results(tmp_path / "demo", 18.5)
+    (published / "claims.md").write_text("# claims\n\n## Across tiers\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+                                         "## demo\n\n| c | d | e |\n|---|---|---|\n| 3 | 4 | 5 |\n")
+    assert blocks(published)["claims"] == "| a | b |\n|---|---|\n| 1 | 2 |\n\n| c | d | e |\n|---|---|---|\n| 3 | 4 | 5 |"
