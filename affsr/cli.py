@@ -205,6 +205,16 @@ def cmd_figures(args: argparse.Namespace) -> None:
     print(f"figures written to {out}")
 
 
+def _check_image_options(args: argparse.Namespace) -> None:
+    """The options upscale and downsample share: --max-megapixels a positive number; --kernel names the
+    blur of `--operator file` and nothing else, so it is refused rather than ignored elsewhere."""
+    if args.max_megapixels is not None and not args.max_megapixels > 0:
+        raise ConfigError(f"{args.verb}: --max-megapixels must be a positive number of megapixels, got {args.max_megapixels}")
+    if args.kernel and args.operator != "file":
+        raise ConfigError(f"{args.verb}: --kernel applies only with --operator file "
+                          f"(got {'--operator ' + args.operator if args.operator else 'no --operator'})")
+
+
 def cmd_upscale(args: argparse.Namespace) -> None:
     from affsr.params import operator_named
     from affsr.training.accelerate import pick_device
@@ -212,11 +222,13 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     from affsr.upscale import check_output, upscale_file
 
     check_output(Path(args.output))  # refuse before the model loads
+    _check_image_options(args)
     device = pick_device("auto")
     model, settings = load_model(Path(args.checkpoint), device)
     operator = operator_named(args.operator, model.op.scale, args.kernel, args.boundary) if args.operator else None
     sr, lines = upscale_file(model, settings, Path(args.input), Path(args.output), bits=args.bits, box=args.box,
-                             alpha=args.alpha, tile=args.tile, overlap=args.overlap, device=device, operator=operator)
+                             alpha=args.alpha, tile=args.tile, overlap=args.overlap, device=device, operator=operator,
+                             max_megapixels=args.max_megapixels)
     if args.raw:
         write_npy(args.raw, sr.astype(np.float32))
     print("\n".join(lines))
@@ -229,10 +241,15 @@ def cmd_downsample(args: argparse.Namespace) -> None:
     from affsr.upscale import check_output, downsample_file
 
     check_output(Path(args.output))
+    _check_image_options(args)
+    if args.scale is not None and not args.operator:  # A of a run or of params.yaml has its own scale
+        raise ConfigError(f"downsample: --scale applies only with --operator; the A of "
+                          f"{args.checkpoint or args.params} has its own scale (leave --scale out)")
     # A by name (--operator), of the run (as its checkpoint records it) or of params.yaml
-    operator = (operator_named(args.operator, args.scale, args.kernel, args.boundary) if args.operator
+    operator = (operator_named(args.operator, args.scale or 4, args.kernel, args.boundary) if args.operator
                 else load_model(Path(args.checkpoint))[1].operator if args.checkpoint else load_params(args.params).operator)
-    x, lines = downsample_file(build_operator(operator), Path(args.input), Path(args.output), bits=args.bits)
+    x, lines = downsample_file(build_operator(operator), Path(args.input), Path(args.output), bits=args.bits,
+                               max_megapixels=args.max_megapixels)
     if args.raw:
         write_npy(args.raw, x.astype(np.float32))
     print("\n".join(lines))
@@ -319,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--kernel", help="with --operator file: the blur kernel as a 2-D .npy")
         p.add_argument("--boundary", choices=("circular", "reflect"), default="reflect",
                        help="with --operator: image edges (default reflect: measured closer to other tools' edges)")
+        p.add_argument("--max-megapixels", type=float,
+                       help="refuse an image whose output (upscale) or input (downsample) is larger (default "
+                            "16.8 ≈ 4096²: memory grows with the whole image)")
 
     p = verbs.add_parser("upscale", help="super-resolve any image with a trained checkpoint (tiled)")
     p.add_argument("input", help="LR image (PNG, JPEG, ...); any size")
@@ -340,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="LR image to write: .png (8-bit, or --bits 16), .tif/.tiff (16-bit), .npy (float32)")
     p.add_argument("--checkpoint", help="take A from this run (default: params' operator)")
     operator_args(p)
-    p.add_argument("--scale", type=int, default=4, help="with --operator: the factor (default 4)")
+    p.add_argument("--scale", type=int, help="with --operator: the factor (default 4)")
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--raw", help="also save the float LR (C, h, w) as .npy")
     p.add_argument("--bits", type=int, choices=(8, 16), default=8, help="bits per sample of a .png (default 8)")

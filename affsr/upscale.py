@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from affsr.errors import DataError
+from affsr.errors import CheckpointError, DataError
 from affsr.nets.sr_model import SRModel
 from affsr.operators.downsampling import Downsampling
 
@@ -36,6 +36,44 @@ OUTPUT_FORMATS = {".png": "8-bit (or 16-bit with --bits 16) PNG, grey/RGB ± alp
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
+#: Default ceiling on the pixels `upscale` writes (and `downsample` reads): 4096 × 4096. Memory grows
+#: with the whole image today (1024² → 4096² without the box projection peaked at 3.3 GB); above the
+#: ceiling a one-line error says so instead of an allocation failure part-way (``--max-megapixels``).
+MAX_MEGAPIXELS = 16.8  # ≈ 4096²
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it; DataError names the file."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image not found")
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the size is checked by the caller
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path}: not an image file PIL can read ({err})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def check_size(path: Path, scale: int, max_megapixels: float, verb: str) -> None:
+    """Refuse, in one line with the limit and the way around it, an image whose output (×``scale`` per
+    side; 1 for the HR input of `downsample`) would exceed ``max_megapixels``."""
+    def mpx(value: float) -> str:
+        return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
+
+    width, height = image_size(path)
+    megapixels = width * scale * height * scale / 1e6
+    if megapixels > max_megapixels:
+        size = f"{width}×{height}" + (f" upscales to {width * scale}×{height * scale}" if scale > 1 else "")
+        raise DataError(f"{path}: {size} = {mpx(megapixels)} Mpx, above {verb}'s limit of {mpx(max_megapixels)} Mpx "
+                        "(its memory grows with the whole image: ≈ 3.3 GB at 16.8 Mpx); raise the limit with "
+                        "--max-megapixels or cut the image into parts")
+
+
 def read_image(path: Path) -> np.ndarray:
     """An image file as float64 in [0, 1]: (H, W) or (H, W, 3) (alpha dropped). DataError names the file."""
     from affsr.data.image_files import decode_image
@@ -45,12 +83,15 @@ def read_image(path: Path) -> np.ndarray:
         raise DataError(f"{path}: image not found")
     from PIL import Image, UnidentifiedImageError
 
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # sizes are checked by check_size
     try:
         with Image.open(path) as img:
             colour = img.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "1", "LA")
+        return decode_image(path.read_bytes(), str(path), colour=colour)
     except (UnidentifiedImageError, OSError) as err:
         raise DataError(f"{path}: not an image file PIL can read ({err})") from None
-    return decode_image(path.read_bytes(), str(path), colour=colour)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
@@ -259,7 +300,8 @@ def downsample(op: Downsampling, hr: np.ndarray) -> tuple[np.ndarray, str]:
 
 def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int = 8, box: bool = True,
                  alpha: str = "keep", tile: int = 64, overlap: int = 8,
-                 device: torch.device | str = "cpu", operator=None) -> tuple[np.ndarray, list[str]]:
+                 device: torch.device | str = "cpu", operator=None,
+                 max_megapixels: float | None = None) -> tuple[np.ndarray, list[str]]:
     """`affsr upscale`: read ``source``, super-resolve, box-project (``box``), write ``target`` in the format
     its extension names. Returns the float result (C, H, W) and the lines to print (``note:`` lines, then
     a summary with the consistency in grey levels before and after quantisation to the file's depth).
@@ -268,6 +310,7 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
     from affsr.operators.kinds import build_operator
 
     ext, bits = check_output(target), output_bits(target, bits)
+    check_size(source, int((operator or settings.operator).scale), max_megapixels or MAX_MEGAPIXELS, "upscale")
     lr, note = to_channels(read_image(source), model.generator.channels)
     plane = read_alpha(source)
     op = build_operator(operator or settings.operator)
@@ -277,6 +320,9 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
         op.lr_shape(sr.shape)  # A applies to the output (an image smaller than A's kernel does not)
     except ValueError as err:  # e.g. an image whose HR size is below the kernel of A
         raise DataError(f"{source}: {err}") from None
+    if not np.isfinite(sr).all():  # never write an image of NaN (e.g. a model whose weights overflow)
+        raise CheckpointError(f"the model gave non-finite values ({int((~np.isfinite(sr)).sum())} of {sr.size}) "
+                              f"for {source}: nothing written to {target}")
     outside = int(((sr < 0) | (sr > 1)).sum())
     if box:
         result = project_output(op, sr, lr)
@@ -305,9 +351,11 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
     return sr, [f"note: {n}" for n in notes if n] + [summary]
 
 
-def downsample_file(op: Downsampling, source: Path, target: Path, bits: int = 8) -> tuple[np.ndarray, list[str]]:
+def downsample_file(op: Downsampling, source: Path, target: Path, bits: int = 8,
+                    max_megapixels: float | None = None) -> tuple[np.ndarray, list[str]]:
     """`affsr downsample`: x = A y of ``source`` written to ``target`` (format by extension); (x, lines)."""
     bits = output_bits(target, bits)
+    check_size(source, 1, max_megapixels or MAX_MEGAPIXELS, "downsample")
     image = read_image(source)
     hr, _ = to_channels(image, 1 if image.ndim == 2 else 3)
     try:

@@ -381,3 +381,55 @@ def test_claims_tier_without_a_path(tmp_path, capsys):
     code, err = _cli(capsys, "claims", "--metrics", metrics, "--tier", "cpu", "--out", tmp_path / "claims.md")
     _one_line(code, err, "--tier 'cpu'", "NAME=METRICS.csv")
     assert not (tmp_path / "claims.md").exists()
+
+
+def test_options_that_would_be_ignored_are_refused(tmp_path, grey_checkpoint, capsys):
+    """--kernel without --operator file, and downsample's --scale where A comes from a run or params.yaml,
+    used to be ignored silently: now one line each, and nothing written."""
+    image = _png(tmp_path / "in.png", 64, 64)
+    kernel = tmp_path / "k.npy"
+    np.save(kernel, np.ones((3, 3)) / 9)
+    for args, words in [
+        (("upscale", image, tmp_path / "out.png", "--checkpoint", grey_checkpoint, "--kernel", kernel),
+         ("upscale: --kernel applies only with --operator file", "no --operator")),
+        (("downsample", image, tmp_path / "out.png", "--operator", "bicubic", "--kernel", kernel),
+         ("downsample: --kernel", "--operator bicubic")),
+        (("downsample", image, tmp_path / "out.png", "--checkpoint", grey_checkpoint, "--scale", "2"),
+         ("--scale applies only with --operator", str(grey_checkpoint))),
+        (("downsample", image, tmp_path / "out.png", "--scale", "2"), ("--scale", "params.yaml")),
+    ]:
+        code, err = _cli(capsys, *args)
+        _one_line(code, err, *words)
+        assert not (tmp_path / "out.png").exists()
+    assert main([str(a) for a in ("downsample", image, tmp_path / "out.png", "--operator", "file",
+                                   "--kernel", kernel, "--scale", "2")]) == 0
+
+
+def test_an_image_above_the_size_limit_is_one_line_with_the_way_around(tmp_path, grey_checkpoint, capsys):
+    """An image too large for memory, or one Pillow calls a decompression bomb, used to end in an allocation
+    or DecompressionBombError traceback: now one line with the limit and --max-megapixels, nothing written."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    big = _png(tmp_path / "big.png", 1, 1)  # its header then claims 400 Mpx, above Pillow's bomb limit too
+    data = bytearray(big.read_bytes())
+    data[16:24] = struct.pack(">II", 20000, 20000)  # IHDR width, height (after signature, length, type)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    big.write_bytes(bytes(data))
+    with pytest.raises(Image.DecompressionBombError):  # what the user got before: a traceback from here
+        Image.open(big)
+    code, err = _cli(capsys, "upscale", big, tmp_path / "out.png", "--checkpoint", grey_checkpoint)
+    _one_line(code, err, "20000×20000 upscales to 80000×80000", "limit of 16.8 Mpx", "--max-megapixels")
+    code, err = _cli(capsys, "downsample", big, tmp_path / "out.png", "--operator", "bicubic")
+    _one_line(code, err, "20000×20000 = 400.0 Mpx", "downsample's limit")
+    mid = _png(tmp_path / "mid.png", 64, 64)  # 256² output: above a limit of 0.05 Mpx, below the default
+    code, err = _cli(capsys, "upscale", mid, tmp_path / "out.png", "--checkpoint", grey_checkpoint,
+                     "--max-megapixels", "0.05")
+    _one_line(code, err, "64×64 upscales to 256×256 = 0.0655 Mpx", "limit of 0.05 Mpx")
+    code, err = _cli(capsys, "upscale", mid, tmp_path / "out.png", "--checkpoint", grey_checkpoint,
+                     "--max-megapixels", "-1")
+    _one_line(code, err, "--max-megapixels must be a positive number")
+    assert not (tmp_path / "out.png").exists()
+    assert main([str(a) for a in ("upscale", mid, tmp_path / "out.png", "--checkpoint", grey_checkpoint)]) == 0

@@ -210,3 +210,51 @@ def test_an_image_made_by_another_tool_with_its_operator(tmp_path, checkpoint):
         errors[name], edges[name] = delta[2:-2, 2:-2].max(), delta.max()
     assert errors["circular"] <= 1 and errors["reflect"] <= 1 < errors["own"]
     assert edges["reflect"] < edges["circular"]  # the default reflecting edges are closer to PIL's
+
+
+def _altered_checkpoint(tmp_path: Path, checkpoint: Path, change) -> Path:
+    """A copy of ``checkpoint`` whose generator weights ``change`` edits in place, saved as torch would."""
+    import torch
+
+    payload = torch.load(checkpoint, weights_only=True)
+    change(payload["state"]["networks"]["generator"])
+    path = tmp_path / "altered.pt"
+    torch.save(payload, path)
+    return path
+
+
+def test_a_checkpoint_whose_weights_were_changed_is_refused_and_nothing_is_written(tmp_path, checkpoint, capsys):
+    """Bytes changed inside the tensors load without complaint from torch: the digest the checkpoint carries
+    catches them, and `upscale` writes no file."""
+    lr, _ = _camera_lr(tmp_path, 16, 16)
+
+    def flip(weights):
+        first = next(v for v in weights.values() if v.is_floating_point() and v.numel() > 1)
+        first.view(-1)[0] += 0.5
+
+    for change in (flip, lambda weights: next(iter(weights.values())).zero_()):
+        altered = _altered_checkpoint(tmp_path, checkpoint, change)
+        code = main(["upscale", str(lr), str(tmp_path / "sr.png"), "--checkpoint", str(altered)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert err.startswith(f"affsr: error: {altered}: its content does not match the digest it carries")
+        assert not (tmp_path / "sr.png").exists()
+
+
+def test_a_checkpoint_with_a_nan_weight_is_refused_and_nothing_is_written(tmp_path, checkpoint, capsys):
+    """A diverged run saved as is (its digest matches: the NaN is what was saved) gives no all-black image."""
+    import torch
+
+    from affsr.training.checkpoint import load, save
+
+    state, settings = load(checkpoint)
+    weights = state["networks"]["generator"]
+    name = next(k for k, v in weights.items() if v.is_floating_point() and v.numel() > 1)
+    weights[name].view(-1)[0] = float("nan")
+    save(tmp_path / "nan.pt", state, settings)
+    lr, _ = _camera_lr(tmp_path, 16, 16)
+    code = main(["upscale", str(lr), str(tmp_path / "sr.png"), "--checkpoint", str(tmp_path / "nan.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "non-finite weights" in err and name in err
+    assert not (tmp_path / "sr.png").exists()
+    assert torch.isfinite(load(checkpoint)[0]["networks"]["generator"][name]).all()  # the original untouched

@@ -9,6 +9,7 @@ loaded. Loading lives here, apart from the training loop: evaluation and ``upsca
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,45 @@ from affsr.operators.downsampling import Downsampling
 from affsr.operators.kinds import build_operator
 from affsr.training.build import build_network, guides_from_snapshots
 
-__all__ = ["CheckpointError", "save", "load", "load_network", "load_model", "load_guides", "check_data_matches"]
+__all__ = ["CheckpointError", "digest", "save", "load", "load_network", "load_model", "load_guides", "check_data_matches"]
+
+
+def digest(state: Any, settings_json: str) -> str:
+    """SHA-256 (hex) of a checkpoint's content: every tensor's place in the nested state, dtype, shape and
+    bytes, every other value's repr, and the settings. Stored beside the state, so bytes flipped inside
+    the tensor data (which ``torch.load`` reads without complaint) are caught when the file is loaded."""
+    sha = hashlib.sha256(settings_json.encode())
+
+    def walk(value: Any, place: str) -> None:
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().cpu().contiguous().reshape(-1)
+            sha.update(f"{place}:{value.dtype}:{tuple(value.shape)}:".encode())
+            sha.update(flat.view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            for key in sorted(value, key=str):
+                walk(value[key], f"{place}/{key}")
+        elif isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                walk(item, f"{place}[{i}]")
+        else:
+            sha.update(f"{place}={value!r};".encode())
+
+    walk(state, "")
+    return sha.hexdigest()
 
 
 def save(path: Path, state: dict[str, Any], settings: dict) -> None:
-    """Save ``state`` (nested dicts of tensors / numbers, e.g. state_dicts) and ``settings``."""
-    payload = {"state": state, "settings_json": json.dumps(settings, sort_keys=True)}
+    """Save ``state`` (nested dicts of tensors / numbers, e.g. state_dicts) and ``settings``, with their
+    :func:`digest`."""
+    settings_json = json.dumps(settings, sort_keys=True)
+    payload = {"state": state, "settings_json": settings_json, "digest": digest(state, settings_json)}
     atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], dict]:
-    """Return ``(state, settings)``; a missing or unreadable file is a one-line CheckpointError."""
+    """Return ``(state, settings)``; a missing, unreadable or altered file (its content no longer matches
+    the digest it carries) is a one-line CheckpointError. Checkpoints written before digests existed load
+    unverified."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -43,9 +72,14 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str
         raise CheckpointError(f"{path}: is a folder, not a checkpoint file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-        return payload["state"], json.loads(payload["settings_json"])
+        state, settings_json = payload["state"], payload["settings_json"]
+        settings = json.loads(settings_json)
     except Exception as err:  # torch raises many types for truncated/corrupt files
         raise CheckpointError(f"{path}: not a readable affsr checkpoint ({type(err).__name__})") from None
+    if "digest" in payload and payload["digest"] != digest(state, settings_json):
+        raise CheckpointError(f"{path}: its content does not match the digest it carries (the file is corrupt "
+                              "or was edited); restore it or train the run again")
+    return state, settings
 
 
 def run_settings(path: Path, stored: dict) -> RunSettings:
@@ -68,6 +102,10 @@ def load_network(checkpoint_path: Path, name: str, device: torch.device | str = 
         raise CheckpointError(
             f"{checkpoint_path}: settings or weights do not fit a usable '{name}' network ({err})"
         ) from None
+    broken = [k for k, v in network.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:  # a run that diverged, saved as is: its outputs would be NaN everywhere
+        raise CheckpointError(f"{checkpoint_path}: network '{name}' has non-finite weights (NaN or inf in "
+                              f"{', '.join(broken[:3])}{' …' if len(broken) > 3 else ''}); train the run again")
     return network.to(device).eval().requires_grad_(False), settings
 
 

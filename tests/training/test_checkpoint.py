@@ -255,3 +255,28 @@ def test_check_data_matches_refuses_another_operator(tiny_data, operator):
     with pytest.raises(ConfigError, match=f"^{tiny_data}/manifest.json: data were made with operator "):
         check_data_matches(_settings("mse"), tiny_data, manifest)
 
+
+
+def test_the_digest_covers_every_tensor_byte_and_the_settings(tmp_path):
+    from affsr.training.checkpoint import digest
+
+    state = {"networks": {"g": {"w": torch.arange(6.0).reshape(2, 3), "b": torch.zeros(3, dtype=torch.bfloat16)}},
+             "step": 7, "rows": [{"loss": 0.5}]}
+    base = digest(state, "{}")
+    assert len(base) == 64 and digest(copy.deepcopy(state), "{}") == base
+    changed = copy.deepcopy(state)
+    changed["networks"]["g"]["b"][1] = 1.0  # one bf16 value
+    reshaped = copy.deepcopy(state)
+    reshaped["networks"]["g"]["w"] = reshaped["networks"]["g"]["w"].reshape(3, 2)  # same bytes, other shape
+    assert len({base, digest(changed, "{}"), digest(reshaped, "{}"), digest(state, '{"seed": 1}'),
+                digest({**state, "step": 8}, "{}")}) == 5
+    save(tmp_path / "c.pt", state, {})
+    assert json.dumps(load(tmp_path / "c.pt")[1]) == "{}"
+
+
+def test_a_checkpoint_without_a_digest_still_loads(tmp_path):
+    """Checkpoints saved before digests existed (state + settings only) load unverified."""
+    path = tmp_path / "old.pt"
+    torch.save({"state": {"step": torch.tensor(3)}, "settings_json": "{}"}, path)
+    state, settings = load(path)
+    assert int(state["step"]) == 3 and settings == {}
