@@ -14,6 +14,7 @@ checkpoint was trained on (colour → grey: ITU-R 601 luma; grey → colour: the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 from pathlib import Path
@@ -42,21 +43,30 @@ _LUMA = np.array([0.299, 0.587, 0.114])
 MAX_MEGAPIXELS = 16.8  # ≈ 4096²
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file's header, without decoding it; DataError names the file."""
+@contextlib.contextmanager
+def _opened(path: Path):
+    """The image file open in Pillow (header read, nothing decoded), with Pillow's decompression-bomb limit
+    lifted inside (:func:`check_size` checks sizes, with the limit the user chose); DataError names the
+    file when it is missing or not an image."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: image not found")
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the size is checked by the caller
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with Image.open(path) as img:
-            return img.size
+            yield img
     except (UnidentifiedImageError, OSError) as err:
         raise DataError(f"{path}: not an image file PIL can read ({err})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it; DataError names the file."""
+    with _opened(path) as img:
+        return img.size
 
 
 def check_size(path: Path, scale: int, max_megapixels: float, verb: str) -> None:
@@ -78,20 +88,9 @@ def read_image(path: Path) -> np.ndarray:
     """An image file as float64 in [0, 1]: (H, W) or (H, W, 3) (alpha dropped). DataError names the file."""
     from affsr.data.image_files import decode_image
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: image not found")
-    from PIL import Image, UnidentifiedImageError
-
-    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # sizes are checked by check_size
-    try:
-        with Image.open(path) as img:
-            colour = img.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "1", "LA")
-        return decode_image(path.read_bytes(), str(path), colour=colour)
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"{path}: not an image file PIL can read ({err})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
+    with _opened(path) as img:
+        colour = img.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "1", "LA")
+        return decode_image(Path(path).read_bytes(), str(path), colour=colour)
 
 
 def write_image(path: Path, image: np.ndarray) -> None:
