@@ -219,7 +219,8 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     from affsr.params import operator_named
     from affsr.training.accelerate import pick_device
     from affsr.training.checkpoint import load_model
-    from affsr.upscale import check_output, upscale_file
+    from affsr.upscaling.files import check_output
+    from affsr.upscaling.verbs import upscale_file
 
     check_output(Path(args.output))  # refuse before the model loads
     _check_image_options(args)
@@ -228,7 +229,7 @@ def cmd_upscale(args: argparse.Namespace) -> None:
     operator = operator_named(args.operator, model.op.scale, args.kernel, args.boundary) if args.operator else None
     sr, lines = upscale_file(model, settings, Path(args.input), Path(args.output), bits=args.bits, box=args.box,
                              alpha=args.alpha, tile=args.tile, overlap=args.overlap, device=device, operator=operator,
-                             max_megapixels=args.max_megapixels)
+                             max_megapixels=args.max_megapixels, progress=True)
     if args.raw:
         write_npy(args.raw, sr.astype(np.float32))
     print("\n".join(lines))
@@ -238,7 +239,8 @@ def cmd_downsample(args: argparse.Namespace) -> None:
     from affsr.operators.kinds import build_operator
     from affsr.params import load_params, operator_named
     from affsr.training.checkpoint import load_model
-    from affsr.upscale import check_output, downsample_file
+    from affsr.upscaling.files import check_output
+    from affsr.upscaling.verbs import downsample_file
 
     check_output(Path(args.output))
     _check_image_options(args)

@@ -1,76 +1,109 @@
-"""Round trip downsample → upscale → downsample on 8-bit photos no model saw, for every SR checkpoint.
+"""Round trip through the files a user gets: HR photo → `affsr downsample` → `affsr upscale` → `affsr
+downsample` again, at 8 and 16 bits, for every photo skimage.data ships (offline), and at 8 bits for its
+drawn images — the acceptance of issue 24: the LR file made from the saved output equals the LR input,
+0 levels off at its own depth.
 
-For each runs/<dataset>/<method>/model.pt whose objective super-resolves (not dae / density_fit): an 8-bit
-HR crop from skimage.data (grey: camera, moon, coins; colour: hubble_deep_field, immunohistochemistry,
-retina) is downsampled with the checkpoint's A and rounded to 8 bits (what `affsr downsample` writes), upscaled
-(tiled model + affine projection, then the box projection unless --no-box), written as 8-bit, downsampled
-again and rounded: the table gives max |Δ| between the two 8-bit LR images in grey levels and the seconds
-spent in the box projection. Acceptance target (issue 14): max |Δ| ≤ 1 for every checkpoint.
+Each photo is cropped to a multiple of the scale (bool images become 0/255, the float phantom is
+rounded to 8 bits, logo keeps its alpha, stereo_motorcycle gives its left and right views), saved as PNG,
+and sent through the CLI in this process. The table gives the sizes, max |Δ| in levels at the file's
+depth, the wall time of `upscale`, and its projection's summary.
 
-    .venv/bin/python scripts/round_trip.py [--runs runs] [--size 256] [--no-box] [--out table.md]
+    .venv/bin/python scripts/round_trip.py [--checkpoint runs/natural/affgan/model.pt] [--bits 8 16]
+                                           [--photos astronaut camera …] [--drawn-bits 8] [--out table.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import re
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import skimage.data
-import torch
+from PIL import Image
 
-from affsr.training.checkpoint import load, load_model
-from affsr.operators.kinds import build_operator
-from affsr.upscale import downsample, project_output, quantise, to_channels, upscale
+from affsr.cli import main as affsr
+from affsr.upscaling.files import read_user_image
 
-NOT_SR = ("dae", "density_fit")
-GREY = ("camera", "moon", "coins")
-COLOUR = ("hubble_deep_field", "immunohistochemistry", "retina")
-
-
-def photo(name: str, size: int) -> np.ndarray:
-    """A centred size × size crop of skimage.data.<name> in [0, 1] (8-bit values k/255)."""
-    a = getattr(skimage.data, name)()
-    top, left = (a.shape[0] - size) // 2, (a.shape[1] - size) // 2
-    return a[top:top + size, left:left + size].astype(np.float64) / 255.0
+#: skimage.data's 2-D photos that ship with scikit-image (the others need a download) …
+PHOTOS = ("astronaut", "brick", "camera", "cat", "cell", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
+          "hubble_deep_field", "immunohistochemistry", "microaneurysms", "moon", "page", "retina", "rocket",
+          "stereo_motorcycle", "text")
+#: … and its drawn images: hard 0/1 edges, whose true image sits on the corners of the box (thin sets).
+DRAWN = ("binary_blobs", "checkerboard", "colorwheel", "horse", "logo", "shepp_logan_phantom")
 
 
-def round_trip(model, op, hr: np.ndarray, box: bool) -> tuple[float, float, bool]:
-    """(max |Δ| in grey levels, seconds of the box projection, converged) for one HR image (C, H, W)."""
-    x = quantise(downsample(op, hr)[0], 8)
-    sr = upscale(model, x)
-    seconds, converged = 0.0, True
-    if box:
-        result = project_output(op, sr, x)
-        sr, seconds, converged = result.image[0].numpy(), result.seconds, result.converged
-    again = quantise(downsample(op, quantise(sr, 8))[0], 8)
-    return 255 * float(np.abs(again - x).max()), seconds, converged
+def photos(names: list[str]) -> dict[str, np.ndarray]:
+    """name → uint8 (H, W), (H, W, 3) or (H, W, 4)."""
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in names:
+            image = getattr(skimage.data, name)()
+            views = {f"{name} left": image[0], f"{name} right": image[1]} if isinstance(image, tuple) else {name: image}
+            for view, a in views.items():
+                if a.dtype == bool:
+                    a = a.astype(np.uint8) * 255
+                elif a.dtype != np.uint8:
+                    a = np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
+                out[view] = a
+    return out
+
+
+def run(*args: str) -> str:
+    """The CLI's stdout; raises if it exits non-zero."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(io.StringIO()):
+        code = affsr(list(args))
+    if code:
+        raise RuntimeError(f"affsr {' '.join(args)} exited {code}")
+    return buffer.getvalue()
+
+
+def round_trip(checkpoint: str, hr: np.ndarray, bits: int, folder: Path) -> tuple[int, float, str, tuple]:
+    """(max levels off, upscale seconds, projection summary, LR shape)."""
+    Image.fromarray(hr).save(folder / "hr.png")
+    depth = ["--bits", str(bits)]
+    run("downsample", str(folder / "hr.png"), str(folder / "lr.png"), "--checkpoint", checkpoint, *depth)
+    start = time.perf_counter()
+    out = run("upscale", str(folder / "lr.png"), str(folder / "sr.png"), "--checkpoint", checkpoint, *depth)
+    seconds = time.perf_counter() - start
+    run("downsample", str(folder / "sr.png"), str(folder / "back.png"), "--checkpoint", checkpoint, *depth)
+    lr, back = read_user_image(folder / "lr.png"), read_user_image(folder / "back.png")
+    x = lr.pixels if lr.pixels.ndim == back.pixels.ndim else np.repeat(lr.pixels[..., None], 3, axis=2)
+    levels = int(np.abs(np.rint(x * (2**bits - 1)) - np.rint(back.pixels * (2**bits - 1))).max())
+    summary = re.search(r"projection (.*?) \(", out)
+    return levels, seconds, summary.group(1) if summary else "?", lr.pixels.shape
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", default="runs")
-    parser.add_argument("--size", type=int, default=256, help="HR crop side (default 256)")
-    parser.add_argument("--no-box", dest="box", action="store_false")
+    parser.add_argument("--checkpoint", default="runs/natural/affgan/model.pt")
+    parser.add_argument("--bits", type=int, nargs="+", default=[8, 16])
+    parser.add_argument("--photos", nargs="+", default=list(PHOTOS))
+    parser.add_argument("--drawn-bits", type=int, nargs="*", default=[8],
+                        help="bit depths for the drawn images (default 8; none: leave them out)")
     parser.add_argument("--out", help="also write the table (Markdown) here")
     args = parser.parse_args()
-    torch.set_num_threads(2)
-    rows = ["| checkpoint | images | max abs Δ (grey levels) | box projection s / image | all converged |",
-            "|---|---|---|---|---|"]
-    for path in sorted(Path(args.runs).glob("*/*/model.pt")):
-        if load(path)[1]["objective"] in NOT_SR:
-            continue
-        model, settings = load_model(path)
-        op = build_operator(settings.operator)
-        names = COLOUR if model.generator.channels == 3 else GREY
-        results = [round_trip(model, op, to_channels(photo(n, args.size), model.generator.channels)[0], args.box)
-                   for n in names]
-        rows.append(f"| {path.parent} | {', '.join(names)} | {max(r[0] for r in results):.0f} | "
-                    f"{np.mean([r[1] for r in results]):.2f} | {all(r[2] for r in results)} |")
-        print(rows[-1], flush=True)
+    rows = ["| photo | HR | bits | max abs Δ (levels) | upscale s | projection |", "|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [(name, image, args.bits) for name, image in photos(args.photos).items()]
+        cases += [(name, image, args.drawn_bits) for name, image in photos(list(DRAWN)).items() if args.drawn_bits]
+        for name, image, depths in cases:
+            s = 4
+            hr = image[: image.shape[0] // s * s, : image.shape[1] // s * s]
+            for bits in depths:
+                levels, seconds, summary, _ = round_trip(args.checkpoint, hr, bits, Path(tmp))
+                rows.append(f"| {name} | {hr.shape[1]}×{hr.shape[0]}{'×' + str(hr.shape[2]) if hr.ndim == 3 else ''} "
+                            f"| {bits} | {levels} | {seconds:.1f} | {summary} |")
+                print(rows[-1], flush=True)
     table = "\n".join(rows)
-    print(f"\n{'with' if args.box else 'without'} box projection, HR {args.size}×{args.size}\n{table}")
+    print(f"\n{args.checkpoint}\n{table}")
     if args.out:
         Path(args.out).write_text(table + "\n")
 

@@ -63,3 +63,44 @@ def test_paper_cost_benchmark_times_each_cost_class_once_and_prices_every_run(tm
     assert out["machine"]["load_average"] and out["machine"]["threads"] == 1
     text = (tmp_path / "cost.md").read_text()
     assert "| grass | affdg | affdg |" in text and "| all | 5 |" in text and "load average" in text
+
+
+def _tiny_checkpoint(tmp_path: Path, tiny_data: Path) -> Path:
+    """A projected grey model trained for two steps on the tiny grass data."""
+    from conftest import tiny_params_dict
+
+    from affsr.cli import main
+
+    params = tiny_params_dict()
+    params["train"]["steps"] = 2
+    params["methods"]["affmse"] = {"objective": "pixel", "constraint": "projected", "options": {"loss": "l2"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["train", "--quiet", "--params", str(tmp_path / "params.yaml"), "--dataset", "grass", "--method",
+                 "affmse", "--data", str(tiny_data), "--checkpoint", str(tmp_path / "model.pt"),
+                 "--log", str(tmp_path / "losses.csv")]) == 0
+    return tmp_path / "model.pt"
+
+
+def test_upscale_photo_benchmark_measures_time_memory_and_the_round_trip(tmp_path, tiny_data):
+    checkpoint = _tiny_checkpoint(tmp_path, tiny_data)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "upscale_photo.py"), "--checkpoint", str(checkpoint),
+         "--sizes", "24", "--photos", "coffee", "--json", str(tmp_path / "out.json")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    row = json.loads((tmp_path / "out.json").read_text())["rows"][0]
+    assert row["hr"] == 96 and row["levels_off"] == 0 and row["seconds"] > 0 and 0.05 < row["peak_gb"] < 4
+    assert row["projection"].startswith("projection converged")
+    assert "| coffee | 24² → 96² | 8 |" in result.stdout
+
+
+def test_round_trip_script_goes_through_the_files(tmp_path, tiny_data):
+    checkpoint = _tiny_checkpoint(tmp_path, tiny_data)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "round_trip.py"), "--checkpoint", str(checkpoint),
+         "--photos", "microaneurysms", "page", "--bits", "8", "16", "--drawn-bits", "--out", str(tmp_path / "table.md")],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in (tmp_path / "table.md").read_text().splitlines() if line.startswith("| microaneurysms")
+            or line.startswith("| page")]
+    assert len(rows) == 4 and all(row.split("|")[4].strip() == "0" for row in rows), rows

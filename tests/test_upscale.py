@@ -137,7 +137,9 @@ def test_each_format_holds_the_box_projected_consistent_image(tmp_path, checkpoi
     assert main(["upscale", str(lr_path), str(tmp_path / name), "--checkpoint", str(checkpoint),
                  "--raw", str(tmp_path / "raw.npy"), *extra]) == 0
     out = capsys.readouterr().out
-    assert "box projection converged" in out and "quantisation" in out and "clipped without" in out
+    assert "projection converged" in out and "quantisation" in out and "clipped without" in out
+    assert "grey levels (of 255) for a 8-bit round trip" in out
+    assert "round trip at 8 bits off by 0 levels" in out
     raw, written = np.load(tmp_path / "raw.npy"), _grey_levels(tmp_path / name)
     assert written.shape == raw.shape == (1, 128, 128)
     assert raw.min() >= 0 and raw.max() <= 1
@@ -147,7 +149,8 @@ def test_each_format_holds_the_box_projected_consistent_image(tmp_path, checkpoi
         x = np.asarray(img, dtype=np.float64)[None, None] / 255.0
     op = Downsampling.gaussian(1.0, 9, 4)
     again = op(torch.from_numpy(written.astype(np.float64))[None])[0].numpy()
-    assert 255 * np.abs(again - x[0]).max() <= 0.5 + 1e-6  # the round trip is within one grey level
+    assert 255 * np.abs(again - x[0]).max() < 0.5  # the saved file downsamples back to the input exactly
+    assert np.array_equal(np.rint(255 * again), np.rint(255 * x[0]))
 
 
 def test_unknown_extension_is_refused_in_one_line(tmp_path, checkpoint, capsys):
@@ -258,3 +261,70 @@ def test_a_checkpoint_with_a_nan_weight_is_refused_and_nothing_is_written(tmp_pa
     assert code == 2 and err.count("\n") == 1 and "non-finite weights" in err and name in err
     assert not (tmp_path / "sr.png").exists()
     assert torch.isfinite(load(checkpoint)[0]["networks"]["generator"][name]).all()  # the original untouched
+
+
+def test_a_16_bit_colour_png_is_read_as_16_bit(tmp_path):
+    """Pillow reads a 16-bit RGB PNG as 8-bit; affsr reads every sample exactly (even its own output)."""
+    from affsr.upscaling.files import read_user_image, write_output
+
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 65536, size=(3, 9, 11))
+    alpha = rng.integers(0, 65536, size=(9, 11))
+    write_output(tmp_path / "c16.png", levels / 65535.0, bits=16, alpha=alpha / 65535.0)
+    image = read_user_image(tmp_path / "c16.png")
+    assert image.bits == 16 and image.pixels.shape == (9, 11, 3)
+    assert np.array_equal(np.rint(image.pixels * 65535).astype(int), np.moveaxis(levels, 0, -1))
+    assert np.array_equal(np.rint(image.alpha * 65535).astype(int), alpha)
+    write_output(tmp_path / "c8.png", levels / 65535.0, bits=8)
+    assert read_user_image(tmp_path / "c8.png").bits == 8
+    write_output(tmp_path / "c.tif", levels / 65535.0)
+    tif = read_user_image(tmp_path / "c.tif")
+    assert tif.bits == 16 and np.array_equal(np.rint(tif.pixels * 65535).astype(int), np.moveaxis(levels, 0, -1))
+
+
+def test_a_16_bit_round_trip_is_exact_at_16_bits(tmp_path, checkpoint, capsys):
+    import skimage.data
+
+    Image.fromarray(skimage.data.camera()[60:188, 300:428]).save(tmp_path / "hr.png")
+    assert main(["downsample", str(tmp_path / "hr.png"), str(tmp_path / "lr16.png"), "--bits", "16",
+                 "--checkpoint", str(checkpoint)]) == 0
+    capsys.readouterr()
+    assert main(["upscale", str(tmp_path / "lr16.png"), str(tmp_path / "sr16.png"), "--bits", "16",
+                 "--checkpoint", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert "for a 16-bit round trip" in out and "round trip at 16 bits off by 0 levels" in out
+    assert main(["downsample", str(tmp_path / "sr16.png"), str(tmp_path / "back16.png"), "--bits", "16",
+                 "--checkpoint", str(checkpoint)]) == 0
+    from affsr.upscaling.files import read_user_image
+
+    lr, back = read_user_image(tmp_path / "lr16.png"), read_user_image(tmp_path / "back16.png")
+    assert lr.bits == back.bits == 16 and np.array_equal(lr.pixels, back.pixels)
+    # written as 8-bit instead: one note, and the round trip kept at 8 bits
+    assert main(["upscale", str(tmp_path / "lr16.png"), str(tmp_path / "sr8.png"), "--checkpoint", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert "coarser than the input (16-bit)" in out and "round trip at 8 bits off by 0 levels" in out
+
+
+def test_a_float_input_gets_the_exact_set(tmp_path, checkpoint, capsys):
+    import skimage.data
+
+    hr = skimage.data.camera()[200:328, 100:228].astype(np.float64) / 255.0
+    x = Downsampling.gaussian()(torch.from_numpy(hr)[None, None])[0].numpy()  # (1, 32, 32) float
+    np.save(tmp_path / "lr.npy", x)
+    assert main(["upscale", str(tmp_path / "lr.npy"), str(tmp_path / "sr.npy"), "--checkpoint", str(checkpoint)]) == 0
+    out = capsys.readouterr().out
+    assert "A ŷ = x exactly (a float input)" in out and "projection converged" in out
+    sr = np.load(tmp_path / "sr.npy").astype(np.float64)
+    assert sr.min() >= 0 and sr.max() <= 1
+    again = Downsampling.gaussian()(torch.from_numpy(sr)[None])[0].numpy()
+    assert np.abs(again - x).max() <= 1e-6  # float32 file: its rounding, no more
+
+
+@pytest.mark.parametrize("array", ["nan", "range", "shape"])
+def test_a_bad_float_input_is_one_line(tmp_path, checkpoint, capsys, array):
+    x = {"nan": np.full((16, 16), np.nan), "range": np.full((16, 16), 2.0), "shape": np.zeros((2, 3, 4, 5))}[array]
+    np.save(tmp_path / "lr.npy", x)
+    code = main(["upscale", str(tmp_path / "lr.npy"), str(tmp_path / "sr.png"), "--checkpoint", str(checkpoint)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("affsr: error:") and err.count("\n") == 1 and "lr.npy" in err
+    assert not (tmp_path / "sr.png").exists()

@@ -83,9 +83,10 @@ that much distance. Against scipy SLSQP on 16² stalling cases (tests/test_box_i
 distance to 1e-8 relative.
 At photo size the interior-point method is too slow on a CPU: retina 1024² colour (natural affgan, 8-bit
 LR, tol 0.01/255, 2 threads) was stopped after 13 min; 3 of its steps took 5 s of CG, and its CG steps
-per system grow as μ falls. So `affsr upscale` runs Newton alone, as before (above: 250 s, round trip
-within 0 grey levels), and says when it has not converged. scripts/round_trip.py with Newton alone
-(256² crops, 30 SR checkpoints x 3 photos, tol 0.01/255): all converged, max |Δ| 0, 0.03-0.07 s per image.
+per system grow as μ falls. `affsr upscale` ran Newton alone (above: 250 s, round trip within 0 grey
+levels). It now solves the set its saved file needs instead — |A y − x| ≤ δ, which an 8-bit x always
+allows, where A y = x often has no solution — tile by tile (affsr.operators.local_projection: retina
+1024² in seconds); this module serves the training layer (box_layer), whose x = A·hr is exact.
 """
 
 

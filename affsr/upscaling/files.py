@@ -1,0 +1,264 @@
+"""Users' image files for `affsr upscale` / `affsr downsample`: read with their bit depth, size-checked from
+the header, written in the format the extension names (atomically: never half a file).
+
+Why the bit depth travels with the pixels: the promise of `upscale` is about the saved files —
+downsample(saved output), rounded to the input's depth, equals the input — and the tolerance that
+promise leaves is half the input's quantisation step (:mod:`affsr.upscaling.consistency`). So a 16-bit
+file must be read as 16-bit: Pillow reads a 16-bit colour PNG as 8-bit (even affsr's own
+`downsample --bits 16` output), so 16-bit PNGs are decoded with imagecodecs (libpng) and TIFFs with
+tifffile. Float inputs (.npy, float TIFF) have no step: bits 32, the exact set.
+
+Images are float64 in [0, 1], (H, W) grey or (H, W, 3) colour, plus an optional (H, W) alpha plane.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from affsr.errors import DataError
+
+__all__ = ["UserImage", "read_user_image", "image_size", "check_size", "check_output", "output_bits",
+           "quantise", "write_output", "OUTPUT_FORMATS", "MAX_MEGAPIXELS"]
+
+#: Output extensions and what each holds: bits per sample and whether it can hold an alpha plane.
+OUTPUT_FORMATS = {".png": "8-bit (or 16-bit with --bits 16) PNG, grey/RGB ± alpha",
+                  ".tif": "16-bit TIFF, grey/RGB ± alpha", ".tiff": "16-bit TIFF, grey/RGB ± alpha",
+                  ".npy": "float32 (C, H, W), no alpha"}
+
+#: Default ceiling on the pixels `upscale` writes (and `downsample` reads): 4096 × 4096. Above it a
+#: one-line error says so instead of an allocation failure part-way (``--max-megapixels`` raises it).
+MAX_MEGAPIXELS = 16.8  # ≈ 4096²
+
+_TIFF = (".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class UserImage:
+    """pixels: (H, W) or (H, W, 3) float64 in [0, 1]; alpha: (H, W) in [0, 1] or None; bits: 8 or 16 for
+    integer files (values k / (2^bits − 1)), 32 for float files."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    bits: int
+
+
+@contextlib.contextmanager
+def _opened(path: Path):
+    """The image file open in Pillow (header read, nothing decoded), with Pillow's decompression-bomb limit
+    lifted inside (:func:`check_size` checks sizes, with the limit the user chose); DataError names the
+    file when it is missing or not an image."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image not found")
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as img:
+            yield img
+    except (UnidentifiedImageError, OSError) as err:
+        raise DataError(f"{path}: not an image file PIL can read ({err})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def _npy(path: Path, mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: not a NumPy array file ({err})") from None
+
+
+def _hwc(array: np.ndarray, path: Path) -> np.ndarray:
+    """(H, W), (H, W, C) or affsr's own (C, H, W) (C = 1 or 3) as (H, W) or (H, W, C)."""
+    if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[2] not in (1, 2, 3, 4):
+        array = np.moveaxis(array, 0, -1)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (2, 3, 4)):
+        return array
+    raise DataError(f"{path}: array of shape {array.shape}; expected (H, W), (H, W, 3) or (C, H, W) with C = 1 or 3")
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding it; DataError names the file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy" and path.is_file():
+        height, width = _hwc(_npy(path, mmap=True), path).shape[:2]
+        return width, height
+    if suffix in _TIFF and path.is_file():
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tiff:
+                shape = tiff.series[0].shape
+        except (ValueError, RuntimeError, OSError, IndexError) as err:
+            raise DataError(f"{path}: not a TIFF file tifffile can read ({err})") from None
+        height, width = _hwc(np.empty(shape, dtype=np.uint8) if len(shape) < 2 else np.broadcast_to(np.uint8(0), shape),
+                             path).shape[:2]
+        return width, height
+    with _opened(path) as img:
+        return img.size
+
+
+def check_size(path: Path, scale: int, max_megapixels: float, verb: str) -> None:
+    """Refuse, in one line with the limit and the way around it, an image whose output (×``scale`` per
+    side; 1 for the HR input of `downsample`) would exceed ``max_megapixels``."""
+    def mpx(value: float) -> str:
+        return f"{value:.1f}" if value >= 1 else f"{value:.3g}"
+
+    width, height = image_size(path)
+    megapixels = width * scale * height * scale / 1e6
+    if megapixels > max_megapixels:
+        size = f"{width}×{height}" + (f" upscales to {width * scale}×{height * scale}" if scale > 1 else "")
+        raise DataError(f"{path}: {size} = {mpx(megapixels)} Mpx, above {verb}'s limit of {mpx(max_megapixels)} Mpx; "
+                        "raise the limit with --max-megapixels (memory grows with the image: ≈ 2.2 GB at 16.8 Mpx in colour) or cut the image into parts")
+
+
+def _integers(array: np.ndarray, path: Path) -> UserImage:
+    """An integer (H, W[, C]) array from a file: colour planes and alpha as floats, and the depth."""
+    if array.dtype == np.uint8:
+        bits = 8
+    elif array.dtype == np.uint16:
+        bits = 16
+    elif np.issubdtype(array.dtype, np.floating):
+        values = np.asarray(array, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise DataError(f"{path}: {int((~np.isfinite(values)).sum())} non-finite values (NaN or inf); "
+                            "float images must be finite and in [0, 1]")
+        if values.min() < 0 or values.max() > 1:
+            raise DataError(f"{path}: float values must be in [0, 1] (found {values.min():.3g} … {values.max():.3g})")
+        return _split(values, 32)
+    else:
+        raise DataError(f"{path}: samples of type {array.dtype}; affsr reads 8- and 16-bit integers and floats in [0, 1]")
+    return _split(np.asarray(array, dtype=np.float64) / (2.0**bits - 1), bits)
+
+
+def _split(values: np.ndarray, bits: int) -> UserImage:
+    """Colour planes and alpha of (H, W), (H, W, 2) grey+alpha, (H, W, 3) or (H, W, 4) RGBA."""
+    if values.ndim == 2:
+        return UserImage(values, None, bits)
+    channels = values.shape[2]
+    colour = values[..., :3] if channels >= 3 else values[..., 0]
+    alpha = values[..., -1] if channels in (2, 4) else None
+    return UserImage(np.ascontiguousarray(colour), alpha, bits)
+
+
+def _png_depth(path: Path) -> int:
+    """A PNG's bit depth from its IHDR chunk (0 if the file is not a PNG)."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 else 0
+
+
+def read_user_image(path: Path) -> UserImage:
+    """Any image file a user has, with its bit depth: PNG (8/16-bit, grey/RGB ± alpha, palettes), JPEG and
+    everything else Pillow reads (8-bit), TIFF (8/16-bit or float, by tifffile), .npy (float in [0, 1],
+    (H, W), (H, W, 3) or affsr's (C, H, W)). DataError names the file if it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: image not found")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return _integers(_hwc(_npy(path, mmap=False), path), path)
+    try:
+        if suffix in _TIFF:
+            import tifffile
+
+            return _integers(_hwc(tifffile.imread(path), path), path)
+        if _png_depth(path) == 16:
+            import imagecodecs
+
+            return _integers(_hwc(imagecodecs.png_decode(path.read_bytes()), path), path)
+    except (ValueError, RuntimeError, OSError) as err:  # tifffile / imagecodecs on a corrupt file
+        raise DataError(f"{path}: image is corrupt or truncated ({type(err).__name__}: {err})") from None
+    return _pillow(path)
+
+
+def _pillow(path: Path) -> UserImage:
+    """An 8-bit file (or 16-bit grey, Pillow's I;16 modes) through Pillow; alpha kept."""
+    from affsr.data.image_files import decode_image
+
+    with _opened(path) as img:
+        mode, transparent = img.mode, "transparency" in img.info
+        colour = mode not in ("L", "I;16", "I;16B", "I;16L", "I", "1", "LA")
+        sixteen = mode.startswith("I")
+        alpha = None
+        if mode in ("RGBA", "LA", "PA") or (mode == "P" and transparent):
+            alpha = np.asarray(img.convert("RGBA"), dtype=np.float64)[..., 3] / 255.0
+    pixels = decode_image(path.read_bytes(), str(path), colour=colour)
+    return UserImage(pixels, alpha, 16 if sixteen else 8)
+
+
+def check_output(path: Path) -> str:
+    """The output's extension (lower case) if affsr can write it; DataError naming the file otherwise."""
+    ext = Path(path).suffix.lower()
+    if Path(path).is_dir():
+        raise DataError(f"{path}: is a folder; give a file name ending in {', '.join(OUTPUT_FORMATS)}")
+    if ext not in OUTPUT_FORMATS:
+        raise DataError(f"{path}: cannot write '{ext or '(no extension)'}' files; use one of "
+                        f"{', '.join(OUTPUT_FORMATS)} (.png 8-bit or --bits 16, .tif/.tiff 16-bit, .npy float32)")
+    return ext
+
+
+def output_bits(path: Path, bits: int) -> int:
+    """Bits per sample the file will hold: 8/16 for PNG, 16 for TIFF, 32 (float) for .npy."""
+    return {".png": bits, ".tif": 16, ".tiff": 16, ".npy": 32}[check_output(path)]
+
+
+def quantise(image: np.ndarray, bits: int) -> np.ndarray:
+    """What the written file will give back, in [0, 1] (float32 values for 32)."""
+    if bits == 32:
+        return np.asarray(image, dtype=np.float32).astype(np.float64)
+    top = 2.0**bits - 1
+    return np.clip(np.rint(np.asarray(image) * top), 0, top) / top
+
+
+def write_output(path: Path, image: np.ndarray, bits: int = 8, alpha: np.ndarray | None = None) -> None:
+    """Write a (C, H, W) image in [0, 1] (C = 1 or 3) in the format ``path``'s extension names, atomically.
+
+    ``alpha``: (H, W) in [0, 1], written as a fourth (or second) plane for PNG and TIFF. Values are clipped
+    to [0, 1] and rounded to the file's bit depth (``bits`` 8 or 16 for PNG; TIFF is always 16-bit).
+    """
+    from affsr.atomic_files import atomic_write, write_npy
+
+    ext, path = check_output(path), Path(path)
+    if ext == ".npy":
+        write_npy(path, np.asarray(image, dtype=np.float32))
+        return
+    planes = list(image) + ([alpha] if alpha is not None else [])
+    depth = 16 if ext != ".png" else bits
+    dtype = np.uint16 if depth == 16 else np.uint8
+    pixels = np.stack([np.clip(np.rint(np.asarray(p) * (2.0**depth - 1)), 0, 2**depth - 1).astype(dtype)
+                       for p in planes], axis=-1)  # one plane's float temporaries at a time
+    if ext != ".png":
+        import tifffile
+
+        buffer = io.BytesIO()  # tifffile wants a named file or a buffer, not atomic_write's handle
+        tifffile.imwrite(buffer, pixels if pixels.shape[-1] > 1 else pixels[..., 0],
+                         photometric="rgb" if image.shape[0] == 3 else "minisblack",
+                         extrasamples=["unassalpha"] if alpha is not None else None)
+        atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+        return
+    # Pillow cannot write 16-bit colour PNGs, so PNGs are encoded here (zlib; filter type 0 per row).
+    height, width, planes_n = pixels.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[planes_n]
+    rows = pixels.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
+           + chunk(b"IEND", b""))
+    atomic_write(path, lambda handle: handle.write(png))
