@@ -41,9 +41,28 @@ def atomic_write(path: Path | str, write: Callable[[BinaryIO], None]) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
+    except OSError as err:  # name the user's file, not the temp file (".x.png.pg3df87w.tmp")
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno is None:
+            raise
+        raise type(err)(err.errno, err.strerror, str(path)) from None
+    except RuntimeError as err:  # torch.save's writer reports a failed write as "unexpected pos …"
+        Path(tmp).unlink(missing_ok=True)
+        if _full(path.parent):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _full(folder: Path) -> bool:
+    """The file system holding ``folder`` has (almost) no space left for this user."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 1 << 20
 
 
 def write_text(path: Path | str, text: str) -> None:

@@ -17,7 +17,9 @@ with one line ``affsr: error: ...`` and exit code 2; internal bugs keep their tr
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from affsr.atomic_files import write_csv, write_json, write_npy, write_text
 from affsr.config.study import RunSettings
 from affsr.errors import USER_ERRORS, ConfigError, DataError, Interrupted, TrainingError
 
+EXIT_CTRL_C = 130  # 128 + SIGINT, as shells report Ctrl-C
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL (sysexits.h): stopped by SIGTERM/SIGUSR1, state saved, rerun resumes
 
 
@@ -410,21 +413,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What an OS error means for the user, by errno: the cause said plainly, and what to do.
+OS_FAULTS = {
+    errno.EROFS: "read-only file system; write the output somewhere writable",
+    errno.ENOSPC: "no space left on the device; free some or write elsewhere",
+    errno.EDQUOT: "disk quota exceeded; free some or write elsewhere",
+    errno.EFBIG: "file too large for this system's file-size limit (ulimit -f)",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EISDIR: "is a folder; give a file name",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.ENOENT: "no such file or folder",
+    errno.EEXIST: "already exists",
+}
+
+
+def os_fault(err: OSError) -> str:
+    """One line for an OS error: the path it concerns and the cause (errno's meaning, and what to do)."""
+    where = err.filename if err.filename is not None else "affsr"
+    cause = OS_FAULTS.get(err.errno, err.strerror or type(err).__name__)
+    if err.errno == errno.EISDIR and err.strerror and "folder" in err.strerror:
+        cause = err.strerror
+    return f"{where}: {cause}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except Interrupted as err:  # preempted: state saved; EX_TEMPFAIL tells a scheduler to try again
         print(f"affsr: interrupted: {err}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_CTRL_C if err.signum == signal.SIGINT else EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (or twice inside one): nothing to save
+        print("affsr: interrupted: Ctrl-C; outputs are written whole or not at all, so none is half-written",
+              file=sys.stderr)
+        return EXIT_CTRL_C
     except TrainingError as err:  # e.g. a NaN loss: the message names the step and the saved state
         print(f"affsr: error: {err}", file=sys.stderr)
         return 1
     except USER_ERRORS as err:
         print(f"affsr: error: {err}", file=sys.stderr)
         return 2
-    except (IsADirectoryError, NotADirectoryError, PermissionError) as err:  # an output path that cannot be one
-        print(f"affsr: error: {err.filename}: {err.strerror}", file=sys.stderr)
+    except OSError as err:  # the operating system refused: a read-only place, a full disk, a size limit, …
+        print(f"affsr: error: {os_fault(err)}", file=sys.stderr)
         return 2
     return 0
 

@@ -23,7 +23,12 @@ class TrainingError(RuntimeError):
 
 
 class Interrupted(TrainingError):
-    """SIGTERM / SIGUSR1 arrived (SLURM preemption or time limit): the state was saved; rerun to resume."""
+    """SIGTERM / SIGUSR1 (SLURM preemption or time limit) or SIGINT (Ctrl-C) arrived: the state was saved;
+    rerun to resume. ``signum``: the signal (the CLI exits 130 for Ctrl-C, 75 for a scheduler's)."""
+
+    def __init__(self, message: str, signum: int = 15):
+        super().__init__(message)
+        self.signum = signum
 
 
 #: What the CLI reports as one ``affsr: error:`` line with exit code 2 (a user's mistake, not a bug).

@@ -29,12 +29,13 @@ from affsr.training.resume import State, load_resume, save_resume
 
 #: What schedulers send before they kill a job: SLURM sends SIGTERM on preemption / scancel / time limit
 #: (then SIGKILL after its grace time), and `sbatch --signal=USR1@<s>` asks for SIGUSR1 earlier.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)  # SIGINT: Ctrl-C saves the state too
 
 
 class _StopRequest:
     """Turns STOP_SIGNALS into a flag the loop checks after each step (a handler must not save files
-    itself: it could run in the middle of an optimiser step). Restores the old handlers on exit."""
+    itself: it could run in the middle of an optimiser step). Restores the old handlers on exit. A second
+    Ctrl-C while the first is being handled stops at once (KeyboardInterrupt), for a user who will not wait."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
@@ -47,6 +48,8 @@ class _StopRequest:
         return self
 
     def _handle(self, signum: int, frame) -> None:
+        if signum == signal.SIGINT and self.signal == signal.SIGINT:  # Ctrl-C twice: stop now, save nothing
+            raise KeyboardInterrupt
         self.signal = signum
 
     def __exit__(self, *exc) -> None:
@@ -167,7 +170,7 @@ def fit(
                     save_state()
                     where = f"state saved to {resume_path}"
                 raise Interrupted(f"{name}: stopped by {signal.Signals(stop.signal).name} at step "
-                                  f"{state.step} of {cfg.steps}; {where}; rerun to resume")
+                                  f"{state.step} of {cfg.steps}; {where}; rerun to resume", stop.signal)
             batch = sample_batch(sampler)
             fraction = state.step / cfg.steps
             for phase in objective.phases:
