@@ -160,10 +160,7 @@ def load_params(source: str | Path | dict, command_line: Mapping | None = None) 
         path = origin = Path(source)
         if not path.exists():
             raise ConfigError(f"{path}: params file not found")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        data = read_yaml(path)
     try:
         params = validate(from_dict(Params, select_study(data)))
         if params.study == "demo":
@@ -180,6 +177,31 @@ def load_params(source: str | Path | dict, command_line: Mapping | None = None) 
         where = "--config" if _from_command_line(str(err), command_line or {}) else str(origin)
         raise ConfigError(f"{where}: {err}") from None
     return params
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently:
+    `lr:` twice trains with the second and no one notices)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key '{key}' appears twice in one section; "
+                                  "keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file, strictly: ConfigError naming the file for invalid YAML or a duplicated key."""
+    try:
+        return yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def _check_name(name: str, known: Mapping, what: str) -> None:

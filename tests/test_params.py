@@ -127,9 +127,10 @@ def test_missing_required_key(tiny_params):
 
 
 def test_string_for_int(tiny_params):
-    tiny_params["train"]["steps"] = "100"
+    """Digits as text are an integer (Snakemake's --config passes text); anything else is not."""
+    tiny_params["train"]["steps"] = "1e2"
     msg = _error(tiny_params)
-    assert "params.train.steps" in msg and "expected an integer" in msg and "'100'" in msg
+    assert "params.train.steps" in msg and "expected an integer" in msg and "'1e2'" in msg
 
 
 def test_bool_is_not_an_int(tiny_params):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Iterable
@@ -49,24 +50,35 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         item_type = typing.get_args(annotation)[0]
         return tuple(_convert(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
-    if annotation is Any or origin in (typing.Union, types.UnionType):
+    if origin in (typing.Union, types.UnionType):  # `float | None`: None, or checked as the one other type
+        others = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if value is None or len(others) != 1:
+            return value
+        return _convert(value, others[0], where)
+    if annotation is Any:
         return value
     if annotation is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false"):  # Snakemake's --config passes text
+            return value.lower() == "true"
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true/false, got {value!r}")
         return value
     if annotation is int:
+        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():  # --config 'train={steps: 5}'
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if annotation is float:
         if isinstance(value, str):  # YAML reads 2e-4 (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # .inf / .nan pass every range check and crash the job later
+            raise ConfigError(f"{where}: must be a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):

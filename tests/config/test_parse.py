@@ -106,7 +106,7 @@ def test_unknown_key_of_a_real_settings_section():
 @pytest.mark.parametrize(
     "key, value, expected",
     [
-        ("steps", "3", "params.sec.steps: expected an integer, got '3'"),
+        ("steps", "3.5", "params.sec.steps: expected an integer, got '3.5'"),
         ("steps", 3.0, "params.sec.steps: expected an integer, got 3.0"),
         ("steps", True, "params.sec.steps: expected an integer, got True"),  # bool is an int in Python
         ("flag", 1, "params.sec.flag: expected true/false, got 1"),
@@ -119,7 +119,7 @@ def test_unknown_key_of_a_real_settings_section():
         ("sizes", 4, "params.sec.sizes: expected a list, got 4"),
         ("sizes", [1, "x"], "params.sec.sizes[1]: expected an integer, got 'x'"),
         ("inner", 3, "params.sec.inner: expected a mapping, got 3"),
-        ("inner", {"n": "2"}, "params.sec.inner.n: expected an integer, got '2'"),
+        ("inner", {"n": "two"}, "params.sec.inner.n: expected an integer, got 'two'"),
         ("scales", [1.0], "params.sec.scales: expected a mapping, got [1.0]"),
         ("scales", {"d": "x"}, "params.sec.scales.d: expected a number, got 'x'"),
         ("loose", "x", "params.sec.loose: expected a mapping, got 'x'"),
@@ -193,3 +193,40 @@ def test_check_choice_without_a_close_match_has_no_hint():
     with pytest.raises(ConfigError, match=re.escape("'qqq' is not one of: a, b")) as info:
         check_choice("qqq", ["a", "b"], "k")
     assert "did you mean" not in str(info.value)
+
+
+# ---- plan-time checks (issue 25): values that would crash the job later --------------------------------
+
+def test_non_finite_numbers_are_refused_with_their_key(tiny_params):
+    from affsr.params import load_params
+
+    for section, key, value in [("train", "lr", float("inf")), ("train", "lr", float("nan"))]:
+        params = {**tiny_params, section: {**tiny_params[section], key: value}}
+        with pytest.raises(ConfigError, match=rf"params\.{section}\.{key}: must be a finite number"):
+            load_params(params)
+    method = next(iter(tiny_params["methods"]))
+    params = {**tiny_params, "methods": {**tiny_params["methods"],
+                                         method: {**tiny_params["methods"][method], "consistency_weight": float("nan")}}}
+    with pytest.raises(ConfigError, match=rf"params\.methods\.{method}\.consistency_weight: must be a finite number"):
+        load_params(params)
+
+
+def test_command_line_overrides_of_ints_and_bools_are_read_as_such(tiny_params):
+    """Snakemake passes `--config 'train={steps: 5}'` and `'generator={skip: false}'` values as text."""
+    from affsr.params import load_params
+
+    params = load_params({**tiny_params, "train": {**tiny_params["train"], "steps": "5"},
+                          "generator": {**tiny_params.get("generator", {}), "skip": "false"}})
+    assert params.train.steps == 5 and params.generator.skip is False
+    with pytest.raises(ConfigError, match="expected an integer"):
+        load_params({**tiny_params, "train": {**tiny_params["train"], "steps": "5.5"}})
+
+
+def test_a_key_given_twice_in_a_params_file_is_refused(tmp_path):
+    from affsr.params import read_yaml
+
+    (tmp_path / "params.yaml").write_text("train:\n  lr: 0.001\n  steps: 10\n  lr: 0.1\n")
+    with pytest.raises(ConfigError, match=r"params.yaml: line 4: key 'lr' appears twice"):
+        read_yaml(tmp_path / "params.yaml")
+    (tmp_path / "ok.yaml").write_text("train:\n  lr: 0.001\nevaluate:\n  lr: 1\n")  # same key, other sections
+    assert read_yaml(tmp_path / "ok.yaml")["train"]["lr"] == 0.001

@@ -7,10 +7,12 @@ import affsr
 from affsr.code_graph import function_imports, import_graph, module_files, source_files
 from affsr.errors import ConfigError
 from affsr.methods import super_resolves
-from affsr.params import load_params, resolve, resolve_dataset, resolve_toy, rule_resources, select_study
+from affsr.params import load_params, read_yaml, resolve, resolve_dataset, resolve_toy, rule_resources, select_study
 from affsr.data.sources import SOURCES
 
 try:
+    for _file in workflow.configfiles:  # Snakemake's YAML keeps a duplicated key's last value silently
+        read_yaml(Path(_file))
     PARAMS = load_params(config, command_line=workflow.config_settings.config)
 except ConfigError as err:  # the message names params.yaml or --config, and the dotted key
     raise WorkflowError(str(err)) from None
