@@ -61,12 +61,19 @@ def _dataset_settings(args: argparse.Namespace):
     return from_dict(DatasetConfig, s, "settings"), op_cfg, seed
 
 
+def _need_folder(path: Path, option: str) -> None:
+    """DataError, before any work, when a path that must be a folder is an existing file."""
+    if path.exists() and not path.is_dir():
+        raise DataError(f"{path}: {option} is a file; give a folder (it is made if missing)")
+
+
 def cmd_prepare(args: argparse.Namespace) -> None:
     from affsr.data.prepare import prepare
     from affsr.data.sources import spec_for
     from affsr.operators.kinds import build_operator
 
     ds, op_cfg, seed = _dataset_settings(args)
+    _need_folder(Path(args.out), "--out")
     spec = spec_for(args.dataset, ds, Path(args.input) if args.input else None)
     manifest = prepare(ds.source, Path(args.out), ds.hr_size, build_operator(op_cfg), ds.n_train, ds.n_val,
                        ds.n_test, seed, crop=ds.crop, spec=spec, progress=not args.quiet,
@@ -104,6 +111,8 @@ def cmd_toy(args: argparse.Namespace) -> None:
 def _set_threads(threads: int | None) -> None:
     """Use as many CPU threads as the scheduler gave the job: two 2-thread jobs on 2 cores spin-wait
     against each other (OpenMP), which made the CPU study markedly slower than 1 thread each."""
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads: must be a positive number of CPU threads, got {threads}")
     if threads:
         import torch
 
@@ -117,6 +126,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     settings = RunSettings.parse(_settings(args, args.method))
     resume = Path(args.resume_dir) if args.resume_dir else Path(args.checkpoint).parent / ".resume"
+    _need_folder(resume, "--resume-dir")
     log = train(settings, Path(args.data), Path(args.checkpoint), Path(args.log), resume,
                 progress=not args.quiet, guide_checkpoint=Path(args.guide) if args.guide else None,
                 discard_stale=args.discard_stale_resume)

@@ -86,3 +86,26 @@ def test_ctrl_c_outside_training_is_one_line_and_exit_130(tmp_path, capsys, monk
     err = capsys.readouterr().err
     assert err.startswith("affsr: interrupted: Ctrl-C") and err.count("\n") == 1
     assert not (tmp_path / "lr.png").exists()
+
+
+def test_paths_and_counts_that_cannot_work_are_refused_before_any_work(tmp_path, capsys, tiny_params):
+    import yaml
+
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params))
+    (tmp_path / "a_file").write_text("not a folder")
+    cases = {
+        "--threads": (["train", "--params", str(tmp_path / "params.yaml"), "--dataset", "grass", "--method", "mse",
+                       "--data", str(tmp_path / "data"), "--checkpoint", str(tmp_path / "run" / "model.pt"),
+                       "--log", str(tmp_path / "run" / "losses.csv"), "--threads", "-1"], "--threads: must be a positive"),
+        "--resume-dir": (["train", "--params", str(tmp_path / "params.yaml"), "--dataset", "grass", "--method", "mse",
+                          "--data", str(tmp_path / "data"), "--checkpoint", str(tmp_path / "run" / "model.pt"),
+                          "--log", str(tmp_path / "run" / "losses.csv"), "--resume-dir", str(tmp_path / "a_file")],
+                         f"{tmp_path / 'a_file'}: --resume-dir is a file"),
+        "--out": (["prepare", "--params", str(tmp_path / "params.yaml"), "--dataset", "grass",
+                   "--out", str(tmp_path / "a_file")], f"{tmp_path / 'a_file'}: --out is a file"),
+    }
+    for option, (argv, words) in cases.items():
+        assert main(argv) == 2, option
+        err = capsys.readouterr().err
+        assert err.startswith("affsr: error:") and err.count("\n") == 1 and words in err, (option, err)
+    assert (tmp_path / "a_file").read_text() == "not a folder" and not (tmp_path / "run").exists()
