@@ -442,8 +442,6 @@ def os_fault(err: OSError) -> str:
     """One line for an OS error: the path it concerns and the cause (errno's meaning, and what to do)."""
     where = err.filename if err.filename is not None else "affsr"
     cause = OS_FAULTS.get(err.errno, err.strerror or type(err).__name__)
-    if err.errno == errno.EISDIR and err.strerror and "folder" in err.strerror:
-        cause = err.strerror
     return f"{where}: {cause}"
 
 

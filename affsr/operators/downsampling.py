@@ -211,7 +211,11 @@ class Downsampling:
         self._check_hr(h * self.scale, w * self.scale, what=f"LR size {h}x{w} gives HR size")
         if self.boundary != "circular":
             return reflect.pinv(self, x)
+        return self.adjoint(self.gram_inverse(x))
+
+    def gram_inverse(self, x: Tensor) -> Tensor:
+        """(A Aᵀ)⁺ x on the LR grid, circular boundary: (B, C, h, w) -> (B, C, h, w), by FFT (A⁺ = Aᵀ of this)."""
+        h, w = x.shape[-2:]
         Ginv = self.inverse_gram_spectrum(h, w, x.device)[:, : w // 2 + 1].to(x.dtype)
         # rfft is enough: x is real and Ĝ⁺ is real and symmetric, so the product's inverse is real.
-        u = torch.fft.irfft2(torch.fft.rfft2(x) * Ginv, s=(h, w))
-        return self.adjoint(u)
+        return torch.fft.irfft2(torch.fft.rfft2(x) * Ginv, s=(h, w))

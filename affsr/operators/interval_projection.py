@@ -50,9 +50,9 @@ from torch import Tensor
 
 from affsr.operators.downsampling import Downsampling
 from affsr.operators.linear_solvers import conjugate_gradients
-from affsr.operators.polyphase import Polyphase
+from affsr.operators.polyphase import Polyphase, fast_operator, squares_operator
 
-__all__ = ["IntervalSolve", "solve_interval", "certify_empty", "fast_operator", "EPSILON"]
+__all__ = ["IntervalSolve", "solve_interval", "certify_empty", "EPSILON"]
 
 #: Weight of ½ε‖A y − x‖² in the objective: keeps the dual differentiable (module docstring).
 EPSILON = 1e-6
@@ -85,22 +85,6 @@ class IntervalSolve:
     cg_steps: int
 
 
-def fast_operator(op):
-    """A and Aᵀ as the solvers apply them: the polyphase form for a circular :class:`Downsampling` (same
-    maps, several times faster), anything else (a Polyphase already, the reflect boundary) as it is."""
-    if isinstance(op, Downsampling) and op.boundary == "circular":
-        return Polyphase(op)
-    return op
-
-
-def _squares(op):
-    """The operator that maps D (B, C, H, W) to diag(A D Aᵀ): the squared kernel's, circular (for the
-    reflect boundary, whose border rows differ, it only preconditions)."""
-    if isinstance(op, Polyphase):
-        return op.squares()
-    return Polyphase(Downsampling(op.kernel.square(), op.scale, op.origin))
-
-
 def solve_interval(op, y0: Tensor, x: Tensor, delta: Tensor, rows: Tensor | None = None,
                    lam: Tensor | None = None, tol: float = 1e-9, max_iter: int = 80,
                    cg_iter: int = 300, epsilon: float = EPSILON, squares=None) -> IntervalSolve:
@@ -115,7 +99,7 @@ def solve_interval(op, y0: Tensor, x: Tensor, delta: Tensor, rows: Tensor | None
     or after ``max_iter`` Newton steps. Finished images leave the batch, so a few hard images cost only
     their own work. The boundary is ``op``'s (windows cut from an image: see ``rows``)."""
     op = fast_operator(op)
-    squares = squares or _squares(op)
+    squares = squares or squares_operator(op)
     y0, x = y0.detach().double(), x.detach().double()
     delta = delta.double().expand_as(x)
     mask = torch.ones_like(x) if rows is None else rows.to(x.dtype).expand_as(x)

@@ -37,8 +37,8 @@ import torch
 from torch import Tensor
 
 from affsr.operators.downsampling import Downsampling
-from affsr.operators.interval_projection import EPSILON, fast_operator, solve_interval
-from affsr.operators.polyphase import Polyphase
+from affsr.operators.interval_projection import EPSILON, solve_interval
+from affsr.operators.polyphase import fast_operator, squares_operator
 
 __all__ = ["LocalProjection", "project_locally", "TILE"]
 
@@ -118,7 +118,7 @@ def project_locally(op: Downsampling, y0: Tensor, x: Tensor, delta: Tensor, lam:
 
     start = time.perf_counter()
     boundary, op = op.boundary, fast_operator(op)
-    squares = op.squares() if isinstance(op, Polyphase) else None
+    squares = squares_operator(op)
     y0, x = y0.detach().double(), x.detach().double()
     delta = delta.double().expand_as(x).contiguous()
     lam = torch.zeros_like(x) if lam is None else lam.double().clone()

@@ -102,8 +102,7 @@ def image_size(path: Path) -> tuple[int, int]:
                 shape = tiff.series[0].shape
         except (ValueError, RuntimeError, OSError, IndexError) as err:
             raise DataError(f"{path}: not a TIFF file tifffile can read ({err})") from None
-        height, width = _hwc(np.empty(shape, dtype=np.uint8) if len(shape) < 2 else np.broadcast_to(np.uint8(0), shape),
-                             path).shape[:2]
+        height, width = _hwc(np.broadcast_to(np.uint8(0), shape), path).shape[:2]  # a shape, no pixels
         return width, height
     with _opened(path) as img:
         return img.size

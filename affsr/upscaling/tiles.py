@@ -21,6 +21,7 @@ import torch
 from affsr.errors import DataError
 from affsr.nets.sr_model import SRModel
 from affsr.operators.downsampling import Downsampling
+from affsr.operators.polyphase import fast_operator
 
 __all__ = ["to_channels", "upscale", "affine_projection", "upscale_alpha", "downsample", "apply_a"]
 
@@ -101,16 +102,12 @@ def upscale(model: SRModel, lr: np.ndarray, tile: int = 64, overlap: int = 8,
 def affine_projection(op: Downsampling, f: np.ndarray, lr: np.ndarray) -> np.ndarray:
     """A⁺x + (I − A⁺A) f = f + A⁺(x − A f) for f (C, H, W) and x (C, h, w), in float64, in place of f
     and one channel at a time (the HR image is the large one: each channel's temporaries are 1/C of it)."""
-    from affsr.operators.interval_projection import fast_operator
-
     fast = fast_operator(op)
     for c in range(f.shape[0]):
         plane = torch.from_numpy(f[c:c + 1])[None]
         residual = torch.from_numpy(np.ascontiguousarray(lr[c:c + 1], dtype=np.float64))[None] - fast(plane)
-        if op.boundary == "circular":  # A⁺ = Aᵀ (A Aᵀ)⁺, the Gram's inverse by FFT on the LR grid
-            h, w = residual.shape[-2:]
-            spectrum = op.inverse_gram_spectrum(h, w)[:, : w // 2 + 1]
-            correction = fast.adjoint(torch.fft.irfft2(torch.fft.rfft2(residual) * spectrum, s=(h, w)))
+        if op.boundary == "circular":  # A⁺ = Aᵀ (A Aᵀ)⁺, with the faster Aᵀ
+            correction = fast.adjoint(op.gram_inverse(residual))
         else:
             correction = op.pinv(residual)
         plane += correction  # writes through to f
@@ -142,8 +139,6 @@ def downsample(op: Downsampling, hr: np.ndarray) -> tuple[np.ndarray, str]:
 
 def apply_a(op: Downsampling, image: np.ndarray) -> np.ndarray:
     """A y (C, h, w) for y (C, H, W), float64, one channel at a time."""
-    from affsr.operators.interval_projection import fast_operator
-
     fast = fast_operator(op)
     with torch.no_grad():
         return np.stack([fast(torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float64))[None, None])[0, 0].numpy()
