@@ -12,7 +12,8 @@ training job. Checks that need other packages (objective names, sources, operato
 * :mod:`~affsr.config.data` — the data side: the operator A, downloads, data sets, the splits;
 * :mod:`~affsr.config.networks` — the generator, discriminator, denoiser and density model;
 * :mod:`~affsr.config.training` — the shared loop and one trained method;
-* :mod:`~affsr.config.study` — evaluation, the 2-D toy, resources, all of params.yaml, one run.
+* :mod:`~affsr.config.study` — evaluation, the 2-D toy, resources, all of params.yaml, one run;
+* :mod:`~affsr.config.limits` — how large a value may be: counts, seeds, the memory a job needs at least.
 """
 
 from affsr.lazy_exports import exports
@@ -27,6 +28,8 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "DiscriminatorConfig": "networks",
     "DenoiserConfig": "networks",
     "DensityConfig": "networks",
+    "MAX_COUNT": "limits",
+    "SEED_LIMIT": "limits",
     "close_match_hint": "parse",
     "check_choice": "parse",
     "from_dict": "parse",

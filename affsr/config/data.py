@@ -47,7 +47,7 @@ class OperatorConfig:
     def __post_init__(self) -> None:
         _one_of(self.boundary, "boundary", ("circular", "reflect"))
         _check(self, positive=("sigma",), at_least_one=("size", "scale"),
-               non_negative=("sigma_x", "sigma_y", "length"))
+               non_negative=("sigma_x", "sigma_y", "length"), counts=("size", "scale", "origin"))
         if len(self.origin) > 2 or min(self.origin, default=0) < 0:
             raise ValueError(f"origin: must be [], [o] or [oy, ox] ≥ 0, got {self.origin!r}")
 
@@ -113,6 +113,7 @@ class DatasetConfig:
 
     def __post_init__(self) -> None:
         _check(self, at_least_one=("hr_size", "n_train", "n_val", "n_test"), positive=("steps_scale",),
-               non_negative=("min_bytes", "min_files"))
+               non_negative=("min_bytes", "min_files"), counts=("hr_size", "n_train", "n_val", "n_test", "min_files",
+                                                                 "crop"))
         if len(self.crop) not in (0, 1, 3) or any(v < 0 for v in self.crop):
             raise ValueError(f"crop: {list(self.crop)} must be [], [size] or [top, left, size] (≥ 0)")

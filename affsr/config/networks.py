@@ -24,7 +24,7 @@ class GeneratorConfig:
     UPSAMPLERS = ("shuffle", "resize")  # not a field: no annotation
 
     def __post_init__(self) -> None:
-        _check(self, at_least_one=("width",), non_negative=("blocks", "noise"))
+        _check(self, at_least_one=("width",), non_negative=("blocks", "noise"), counts=("width", "blocks", "noise"))
         _one_of(self.upsampler, "upsampler", self.UPSAMPLERS)
 
 
@@ -37,6 +37,7 @@ class DiscriminatorConfig:
     def __post_init__(self) -> None:
         if not self.widths or min(self.widths) < 1:
             raise ValueError(f"widths: must be a non-empty list of sizes ≥ 1, got {list(self.widths)}")
+        _check(self, counts=("widths",))
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class DenoiserConfig:
     depth: int = 4
 
     def __post_init__(self) -> None:
-        _check(self, at_least_one=("width", "depth"))
+        _check(self, at_least_one=("width", "depth"), counts=("width", "depth"))
 
 
 @dataclass(frozen=True)
@@ -64,4 +65,9 @@ class DensityConfig:
 
     def __post_init__(self) -> None:
         _check(self, at_least_one=("width", "layers", "kernel", "first_kernel", "components"),
-               non_negative=("features",))  # 0 features: plain softmax gating
+               non_negative=("features",),  # 0 features: plain softmax gating
+               counts=("width", "layers", "kernel", "first_kernel", "components", "features"))
+        for key in ("kernel", "first_kernel"):  # a masked conv is centred on its pixel (affsr.nets.density)
+            if getattr(self, key) % 2 == 0:
+                raise ValueError(f"{key}: must be odd (the causal mask is centred on its pixel), "
+                                 f"got {getattr(self, key)}")

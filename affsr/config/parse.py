@@ -16,7 +16,11 @@ import types
 import typing
 from typing import Any, Iterable
 
+from affsr.config.limits import MAX_COUNT
 from affsr.errors import ConfigError
+
+#: Integers of params.yaml are stored as int64 wherever they meet numpy or torch.
+INT64_LIMIT = 2**63
 
 
 def close_match_hint(word: str, choices: Iterable[str]) -> str:
@@ -52,6 +56,8 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
         return tuple(_convert(v, item_type, f"{where}[{i}]") for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):  # `float | None`: None, or checked as the one other type
         others = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if bool in others and isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"  # `str | bool` (compile: auto | true | false) from --config text
         if value is None or len(others) != 1:
             return value
         return _convert(value, others[0], where)
@@ -68,11 +74,14 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        if not -INT64_LIMIT <= value < INT64_LIMIT:  # numpy and torch hold int64: a larger one overflows there
+            raise ConfigError(f"{where}: {value} is out of range: an integer setting must lie within ±2^63")
         return value
     if annotation is float:
         if isinstance(value, str):  # YAML reads 2e-4 (no dot) as a string
-            try:
-                value = float(value)
+            text = value.replace(".", "", 1) if value.lower().lstrip("+-") in (".inf", ".nan") else value
+            try:  # YAML's own .inf and .nan, as --config passes them, are numbers too (refused below)
+                value = float(text)
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -117,9 +126,11 @@ def from_dict(cls: type, data: Any, where: str = "params") -> Any:
 
 
 def check_ranges(obj: object, *, positive: tuple[str, ...] = (), at_least_one: tuple[str, ...] = (),
-           non_negative: tuple[str, ...] = (), fractions: tuple[str, ...] = ()) -> None:
+                 non_negative: tuple[str, ...] = (), fractions: tuple[str, ...] = (),
+                 counts: tuple[str, ...] = ()) -> None:
     """Range checks of a settings dataclass: ``ValueError("key: must be ...")`` for the first bad field
-    (``fractions``: in [0, 1))."""
+    (``fractions``: in [0, 1); ``counts``: integers — or lists of them — at most
+    :data:`affsr.config.limits.MAX_COUNT`, the rule for every count of steps, images, maps or layers)."""
     for key in positive:
         if not getattr(obj, key) > 0:
             raise ValueError(f"{key}: must be > 0, got {getattr(obj, key)!r}")
@@ -132,6 +143,11 @@ def check_ranges(obj: object, *, positive: tuple[str, ...] = (), at_least_one: t
     for key in fractions:
         if not 0 <= getattr(obj, key) < 1:
             raise ValueError(f"{key}: must be in [0, 1), got {getattr(obj, key)!r}")
+    for key in counts:
+        value = getattr(obj, key)
+        if max(value if isinstance(value, tuple) else (value,), default=0) > MAX_COUNT:
+            raise ValueError(f"{key}: must be at most {MAX_COUNT:,} (10^9, the limit of every count: "
+                             f"affsr/config/limits.py), got {value!r}")
 
 
 def check_one_of(value: str, key: str, choices: tuple[str, ...]) -> None:

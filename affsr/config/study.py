@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from affsr.config.data import TRAINING_SPLITS, DatasetConfig, OperatorConfig
+from affsr.config.limits import SEED_LIMIT
 from affsr.config.networks import DenoiserConfig, DensityConfig, DiscriminatorConfig, GeneratorConfig
 from affsr.config.parse import check_one_of as _one_of
 from affsr.config.parse import check_ranges as _check
@@ -36,7 +37,7 @@ class EvaluateConfig:
     tiers: tuple[str, ...] = ("demo", "cpu")
 
     def __post_init__(self) -> None:
-        _check(self, at_least_one=("n_samples", "c2st_steps"))
+        _check(self, at_least_one=("n_samples", "c2st_steps"), counts=("n_samples", "c2st_steps"))
         for ref in self.references:
             _one_of(ref, "references", REFERENCES)
         for tier in self.tiers:
@@ -103,8 +104,8 @@ class ToyConfig:
     curve_points: int = 321
 
     def __post_init__(self) -> None:
-        _check(self, at_least_one=("restarts", "hidden", "dae_hidden", "kde_samples", "eval_samples",
-                                   "curve_points"),
+        counts = ("restarts", "hidden", "dae_hidden", "kde_samples", "eval_samples", "curve_points")
+        _check(self, at_least_one=counts, counts=counts,
                positive=("kde_bandwidth", "kde_grid_step", "map_step"), non_negative=("consistency_weight",))
 
 
@@ -119,7 +120,8 @@ class ResourceConfig:
     gpu: int = 0
 
     def __post_init__(self) -> None:
-        _check(self, at_least_one=("threads", "mem_mb", "runtime"), non_negative=("gpu",))
+        _check(self, at_least_one=("threads", "mem_mb", "runtime"), non_negative=("gpu",),
+               counts=("threads", "mem_mb", "runtime", "gpu"))
 
 
 RULES_WITH_RESOURCES = ("download", "prepare", "train", "evaluate", "toy")
@@ -161,6 +163,11 @@ class Params:
     train: TrainConfig = TrainConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     toy: ToyConfig = ToyConfig()
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ValueError(f"seed: must be in [0, 2^32) (numpy refuses negative seeds; affsr/config/limits.py), "
+                             f"got {self.seed}")
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check(self, non_negative=("steps",), positive=("batch_size", "log_every", "checkpoint_every", "lr"),
-               fractions=("beta1", "beta2", "ema"))
+               fractions=("beta1", "beta2", "ema"), counts=("steps", "batch_size", "log_every", "checkpoint_every"))
         _one_of(self.device, "device", DEVICES)
         _one_of(self.precision, "precision", self.PRECISIONS)
         for key in ("channels_last", "compile", "data_on_device"):

@@ -7,7 +7,8 @@ import affsr
 from affsr.code_graph import function_imports, import_graph, module_files, source_files
 from affsr.errors import ConfigError
 from affsr.methods import super_resolves
-from affsr.params import load_params, read_yaml, resolve, resolve_dataset, resolve_toy, rule_resources, select_study
+from affsr.params import (generator_of, load_params, read_yaml, resolve, resolve_dataset, resolve_toy, rule_resources,
+                          select_study)
 from affsr.data.sources import SOURCES
 
 try:
@@ -21,13 +22,15 @@ STUDY = PARAMS.study  # demo | paper (`--config study=paper`)
 DATASETS = list(PARAMS.datasets)
 METHODS = list(PARAMS.methods)  # every training run, auxiliary ones (denoiser, density models) too
 SR_METHODS = [m for m in METHODS if super_resolves(PARAMS.methods[m].objective)]
-STOCHASTIC = [m for m in SR_METHODS if {**vars(PARAMS.generator), **PARAMS.methods[m].generator}["noise"] > 0]
+STOCHASTIC = [m for m in SR_METHODS if generator_of(PARAMS, m)["noise"] > 0]
 HELDOUT_DENSITY = PARAMS.evaluate.density  # a method name, or "" for no cross-entropy
 REFERENCES = list(PARAMS.evaluate.references) + ["hr"]  # hr: the real images, the realism floor
 EVALUATED = REFERENCES + SR_METHODS
 PACKAGE = Path(affsr.__file__).parent  # the installed (editable) package: the code the rules run
 CONDA_ENV = "../envs/affsr.yaml"
 ROOT = Path.cwd()  # the repository: this file is read before a study's `workdir:` applies
+# the lock the venv was installed from (docs/running.md, "Installing"), beside the package in a checkout
+LOCK_FILE = [str(lock) for lock in [PACKAGE.parent / "requirements" / "lock.txt"] if lock.is_file()]
 
 
 def _other_tiers():

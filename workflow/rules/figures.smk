@@ -50,14 +50,18 @@ rule dataset_figures:
 
 
 rule provenance:
-    """The effective params (study applied) and the software versions, for the report."""
+    """The effective params (study applied), the software versions and the lock they were installed from
+    (its digest, and whether the venv matches it), for the report."""
     input:
         code=code("provenance"),
+        lock=LOCK_FILE,  # a new lock (a new install) records itself again
     output:
         params=report("results/provenance/params.yaml", caption="../report/provenance.rst",
                       category="Provenance", labels={"file": "effective params"}),
         versions=report("results/provenance/versions.csv", caption="../report/provenance.rst",
                         category="Provenance", labels={"file": "software versions"}),
+        install=report("results/provenance/install.csv", caption="../report/provenance.rst",
+                       category="Provenance", labels={"file": "install: the lock's digest"}),
     params:
         settings=lambda w: json.dumps(dataclasses.asdict(PARAMS)),
     conda:
