@@ -12,6 +12,10 @@
 ``prepare`` and ``train`` take their settings either from params.yaml (``--params``, default) or as the
 resolved JSON that Snakemake passes (``--settings``), both through ``affsr.params``. User mistakes end
 with one line ``affsr: error: ...`` and exit code 2; internal bugs keep their traceback.
+
+A verb that writes several files writes all of them or none (``with FileSet():``, renamed together at the
+end), and checks that every output can be written before its work starts (``before_writing``, which also
+removes the temp files a killed run left in those folders).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from affsr.atomic_files import write_csv, write_json, write_npy, write_text
+from affsr.atomic_files import FileSet, before_writing, remove_stale_temps, write_csv, write_json, write_npy, write_text
 from affsr.config.study import RunSettings
 from affsr.errors import USER_ERRORS, ConfigError, DataError, Interrupted, TrainingError
 
@@ -99,13 +103,16 @@ def cmd_toy(args: argparse.Namespace) -> None:
     from affsr.toy.study import ToySettings, run_toy_study
 
     settings = ToySettings.parse(_settings_json(args.settings) if args.settings else resolve_toy(load_params(args.params)))
+    before_writing({"--out": args.out, "--table": args.table, "--figure": args.figure})
     # Tiny MLPs: more threads only spin-wait (measured 65 s on 1 thread vs minutes on 2 when busy).
     torch.set_num_threads(1)
     metrics, figure_data = run_toy_study(settings, progress=not args.quiet)
-    write_csv(args.out, metrics, float_format="%.6g")
-    write_text(args.table, table1_markdown(metrics))
-    plots.toy_figure(figure_data, Path(args.figure))
-    print(Path(args.table).read_text())
+    table = table1_markdown(metrics)
+    with FileSet():  # the metrics, the table and the figure, or none
+        write_csv(args.out, metrics, float_format="%.6g")
+        write_text(args.table, table)
+        plots.toy_figure(figure_data, Path(args.figure))
+    print(table)
 
 
 def _set_threads(threads: int | None) -> None:
@@ -150,24 +157,28 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                           f"{close_match_hint(args.method, references)}; a trained run needs --checkpoint "
                           f"runs/DATASET/{args.method}/model.pt")
 
+    before_writing({"--out": args.out, "--samples": args.samples})
     metrics, sr = evaluate(Path(args.data), args.method, Path(args.checkpoint) if args.checkpoint else None,
                            density_checkpoint=Path(args.density) if args.density else None,
                            c2st_steps=args.c2st_steps)
-    write_csv(args.out, metrics, float_format="%.6g")
-    if args.samples:
-        save_samples(Path(args.samples), sr, args.n_samples)
+    with FileSet():  # the metrics and the samples, or neither
+        write_csv(args.out, metrics, float_format="%.6g")
+        if args.samples:
+            save_samples(Path(args.samples), sr, args.n_samples)
     print(metrics.to_string(index=False))
 
 
 def cmd_aggregate(args: argparse.Namespace) -> None:
     from affsr.report.tables import metrics_tree, read_metrics, summary_markdown, summary_table
 
+    before_writing({"--out": args.out, "--summary": args.summary, "--json": args.json})
     metrics = read_metrics([Path(p) for p in args.inputs])
-    write_csv(args.out, metrics, float_format="%.6g")
-    if args.summary:
-        write_text(args.summary, summary_markdown(metrics))
-    if args.json:
-        write_json(args.json, metrics_tree(metrics))
+    with FileSet():  # the table, its Markdown and its JSON, or none
+        write_csv(args.out, metrics, float_format="%.6g")
+        if args.summary:
+            write_text(args.summary, summary_markdown(metrics))
+        if args.json:
+            write_json(args.json, metrics_tree(metrics))
     print(summary_table(metrics))
 
 
@@ -212,9 +223,11 @@ def cmd_figures(args: argparse.Namespace) -> None:
     metrics = read_metrics([Path(p) for p in args.metrics])
     if args.data and not args.methods:
         raise ConfigError("figures: --data needs --methods (the columns of each sample grid)")
-    plots.study_figures(metrics, [Path(d) for d in args.data], args.methods, Path(args.samples_dir),
-                        Path(args.logs_dir), out, with_metrics=args.metrics_plot,
-                        log_files=[Path(p) for p in args.logs] if args.logs is not None else None)
+    remove_stale_temps(out)
+    with FileSet():  # every figure, or none
+        plots.study_figures(metrics, [Path(d) for d in args.data], args.methods, Path(args.samples_dir),
+                            Path(args.logs_dir), out, with_metrics=args.metrics_plot,
+                            log_files=[Path(p) for p in args.logs] if args.logs is not None else None)
     print(f"figures written to {out}")
 
 
@@ -237,14 +250,15 @@ def cmd_upscale(args: argparse.Namespace) -> None:
 
     check_output(Path(args.output))  # refuse before the model loads
     _check_image_options(args)
+    before_writing({"output": args.output, "--raw": args.raw})
     device = pick_device("auto")
     model, settings = load_model(Path(args.checkpoint), device)
     operator = operator_named(args.operator, model.op.scale, args.kernel, args.boundary) if args.operator else None
-    sr, lines = upscale_file(model, settings, Path(args.input), Path(args.output), bits=args.bits, box=args.box,
-                             alpha=args.alpha, tile=args.tile, overlap=args.overlap, device=device, operator=operator,
-                             max_megapixels=args.max_megapixels, progress=True)
-    if args.raw:
-        write_npy(args.raw, sr.astype(np.float32))
+    with FileSet():  # the image and --raw, or neither
+        lines = upscale_file(model, settings, Path(args.input), Path(args.output), bits=args.bits, box=args.box,
+                             alpha=args.alpha, tile=args.tile, overlap=args.overlap, device=device,
+                             operator=operator, max_megapixels=args.max_megapixels, progress=True,
+                             raw=Path(args.raw) if args.raw else None)
     print("\n".join(lines))
 
 
@@ -257,16 +271,18 @@ def cmd_downsample(args: argparse.Namespace) -> None:
 
     check_output(Path(args.output))
     _check_image_options(args)
+    before_writing({"output": args.output, "--raw": args.raw})
     if args.scale is not None and not args.operator:  # A of a run or of params.yaml has its own scale
         raise ConfigError(f"downsample: --scale applies only with --operator; the A of "
                           f"{args.checkpoint or args.params} has its own scale (leave --scale out)")
     # A by name (--operator), of the run (as its checkpoint records it) or of params.yaml
     operator = (operator_named(args.operator, args.scale or 4, args.kernel, args.boundary) if args.operator
                 else load_model(Path(args.checkpoint))[1].operator if args.checkpoint else load_params(args.params).operator)
-    x, lines = downsample_file(build_operator(operator), Path(args.input), Path(args.output), bits=args.bits,
-                               max_megapixels=args.max_megapixels)
-    if args.raw:
-        write_npy(args.raw, x.astype(np.float32))
+    with FileSet():  # the image and --raw, or neither
+        x, lines = downsample_file(build_operator(operator), Path(args.input), Path(args.output), bits=args.bits,
+                                   max_megapixels=args.max_megapixels)
+        if args.raw:
+            write_npy(args.raw, x.astype(np.float32))
     print("\n".join(lines))
 
 
@@ -352,8 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--boundary", choices=("circular", "reflect"), default="reflect",
                        help="with --operator: image edges (default reflect: measured closer to other tools' edges)")
         p.add_argument("--max-megapixels", type=float,
-                       help="refuse an image whose output (upscale) or input (downsample) is larger (default "
-                            "16.8 ≈ 4096²: memory grows with the whole image)")
+                       help="refuse an image whose output (upscale) or input (downsample) is larger (default: "
+                            "upscale 67.2 ≈ 8192², time and work files on disk grow with the output; downsample "
+                            "16.8 ≈ 4096², memory grows with its input)")
 
     p = verbs.add_parser("upscale", help="super-resolve any image with a trained checkpoint (tiled)")
     p.add_argument("input", help="LR image (PNG, JPEG, ...); any size")

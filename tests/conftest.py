@@ -113,6 +113,25 @@ def tiny_data(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def affmse_checkpoint(tmp_path_factory, tiny_data) -> Path:
+    """A projected (affmse) grey model trained for 3 steps on the tiny grass data, once per session: the
+    checkpoint the upscale tests run."""
+    import yaml
+
+    from affsr.cli import main
+
+    root = tmp_path_factory.mktemp("affmse")
+    params = tiny_params_dict()
+    params["train"]["steps"] = 3
+    params["methods"]["affmse"] = {"objective": "pixel", "constraint": "projected", "options": {"loss": "l2"}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["train", "--quiet", "--params", str(root / "params.yaml"), "--dataset", "grass", "--method",
+                 "affmse", "--data", str(tiny_data), "--checkpoint", str(root / "model.pt"),
+                 "--log", str(root / "losses.csv")]) == 0
+    return root / "model.pt"
+
+
 def make_celeba_zip(path: Path, numbers: list[int], seed: int = 0) -> Path:
     """A small stand-in for CelebA's img_align_celeba.zip: 178×218 RGB JPEGs named by their file number
     (the official partition is by number), so the real CelebA code path can be tested offline."""

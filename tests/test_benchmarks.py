@@ -65,24 +65,8 @@ def test_paper_cost_benchmark_times_each_cost_class_once_and_prices_every_run(tm
     assert "| grass | affdg | affdg |" in text and "| all | 5 |" in text and "load average" in text
 
 
-def _tiny_checkpoint(tmp_path: Path, tiny_data: Path) -> Path:
-    """A projected grey model trained for two steps on the tiny grass data."""
-    from conftest import tiny_params_dict
-
-    from affsr.cli import main
-
-    params = tiny_params_dict()
-    params["train"]["steps"] = 2
-    params["methods"]["affmse"] = {"objective": "pixel", "constraint": "projected", "options": {"loss": "l2"}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert main(["train", "--quiet", "--params", str(tmp_path / "params.yaml"), "--dataset", "grass", "--method",
-                 "affmse", "--data", str(tiny_data), "--checkpoint", str(tmp_path / "model.pt"),
-                 "--log", str(tmp_path / "losses.csv")]) == 0
-    return tmp_path / "model.pt"
-
-
-def test_upscale_photo_benchmark_measures_time_memory_and_the_round_trip(tmp_path, tiny_data):
-    checkpoint = _tiny_checkpoint(tmp_path, tiny_data)
+def test_upscale_photo_benchmark_measures_time_memory_and_the_round_trip(tmp_path, affmse_checkpoint):
+    checkpoint = affmse_checkpoint
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "upscale_photo.py"), "--checkpoint", str(checkpoint),
          "--sizes", "24", "--photos", "coffee", "--json", str(tmp_path / "out.json")],
@@ -94,8 +78,8 @@ def test_upscale_photo_benchmark_measures_time_memory_and_the_round_trip(tmp_pat
     assert "| coffee | 24² → 96² | 8 |" in result.stdout
 
 
-def test_round_trip_script_goes_through_the_files(tmp_path, tiny_data):
-    checkpoint = _tiny_checkpoint(tmp_path, tiny_data)
+def test_round_trip_script_goes_through_the_files(tmp_path, affmse_checkpoint):
+    checkpoint = affmse_checkpoint
     result = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "round_trip.py"), "--checkpoint", str(checkpoint),
          "--photos", "microaneurysms", "page", "--bits", "8", "16", "--drawn-bits", "--out", str(tmp_path / "table.md")],

@@ -421,7 +421,7 @@ def test_an_image_above_the_size_limit_is_one_line_with_the_way_around(tmp_path,
     with pytest.raises(Image.DecompressionBombError):  # what the user got before: a traceback from here
         Image.open(big)
     code, err = _cli(capsys, "upscale", big, tmp_path / "out.png", "--checkpoint", grey_checkpoint)
-    _one_line(code, err, "20000×20000 upscales to 80000×80000", "limit of 16.8 Mpx", "--max-megapixels")
+    _one_line(code, err, "20000×20000 upscales to 80000×80000", "limit of 67.2 Mpx", "--max-megapixels")
     code, err = _cli(capsys, "downsample", big, tmp_path / "out.png", "--operator", "bicubic")
     _one_line(code, err, "20000×20000 = 400.0 Mpx", "downsample's limit")
     mid = _png(tmp_path / "mid.png", 64, 64)  # 256² output: above a limit of 0.05 Mpx, below the default

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from PIL import Image
 
 from affsr.cli import main
@@ -16,20 +15,9 @@ from affsr.operators.downsampling import Downsampling
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tiny_data) -> Path:
+def checkpoint(affmse_checkpoint) -> Path:
     """A projected (affmse) grey model trained for a few steps on the tiny grass data."""
-    from conftest import tiny_params_dict
-
-    root = tmp_path_factory.mktemp("upscale")
-    params = tiny_params_dict()
-    params["train"]["steps"] = 3
-    params["methods"]["affmse"] = {"objective": "pixel", "constraint": "projected", "options": {"loss": "l2"}}
-    (root / "params.yaml").write_text(yaml.safe_dump(params))
-    code = main(["train", "--quiet", "--params", str(root / "params.yaml"), "--dataset", "grass", "--method",
-                 "affmse", "--data", str(tiny_data), "--checkpoint", str(root / "model.pt"),
-                 "--log", str(root / "losses.csv")])
-    assert code == 0
-    return root / "model.pt"
+    return affmse_checkpoint
 
 
 def _camera_lr(tmp_path: Path, h: int, w: int) -> tuple[Path, np.ndarray]:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from affsr.operators.downsampling import Downsampling
+from affsr.operators.linear_solvers import inverse_circulant_spectrum
 
 __all__ = ["Polyphase", "fast_operator", "squares_operator", "BAND_VALUES"]
 
@@ -54,7 +55,7 @@ class Polyphase:
         self.weight = weight
         # circular padding (left, right, top, bottom) so that stencil position u reads x[I + u − top]
         self.pad = (max(cols), -min(cols), max(rows), -min(rows))
-        self._cache: dict[tuple, tuple[Tensor, Tensor]] = {}
+        self._cache: dict[tuple, tuple[Tensor, Tensor] | Tensor] = {}
 
     def _weights(self, like: Tensor) -> tuple[Tensor, Tensor]:
         key = (like.dtype, like.device)
@@ -86,6 +87,27 @@ class Polyphase:
         reach = weight.shape[-2] - 1
         out = [F.conv2d(z[:, :, r:min(r + band, h) + reach], weight) for r in range(0, h, band)]
         return torch.cat(out, dim=2).reshape(b, c, h, width // self.scale)
+
+    def gram_inverse(self, x: Tensor) -> Tensor:
+        """(A Aᵀ)⁺ x on the LR grid, (B, C, h, w) → (B, C, h, w), by FFT: the same map as
+        :meth:`Downsampling.gram_inverse` (to round-off), without its HR-sized temporaries (64 MB per 2048²
+        of output), for images of any size. A Aᵀ is a circulant whose first column has a few nonzero lags
+        (|lag| < kernel size / s), so the column is found on a small grid that holds every lag once and
+        placed on the (h, w) grid; the spectrum is cached per (h, w)."""
+        h, w = x.shape[-2:]
+        key = ("gram", h, w, x.device)
+        if key not in self._cache:
+            reach = [-(-k // self.scale) + 1 for k in self.kernel_shape]  # beyond every nonzero lag
+            small = [min(n, 2 * r + 1) for n, r in zip((h, w), reach)]
+            impulse = torch.zeros(1, 1, *small, dtype=torch.float64, device=x.device)
+            impulse[..., 0, 0] = 1.0
+            column = self(self.adjoint(impulse))[0, 0]
+            lags = [torch.arange(n) if n == m else torch.arange(-r, r + 1) for n, m, r in zip((h, w), small, reach)]
+            first = torch.zeros(h, w, dtype=torch.float64, device=x.device)
+            first[(lags[0] % h)[:, None], (lags[1] % w)[None, :]] = column[(lags[0] % small[0])[:, None],
+                                                                           (lags[1] % small[1])[None, :]]
+            self._cache[key] = inverse_circulant_spectrum(first)[:, : w // 2 + 1]
+        return torch.fft.irfft2(torch.fft.rfft2(x) * self._cache[key].to(x.dtype), s=(h, w))
 
     def squares(self) -> "Polyphase":
         """The polyphase operator of the squared kernel: applied to D (B, C, H, W) it gives diag(A D Aᵀ)."""

@@ -3,7 +3,7 @@
 It knows phases, never method names: an objective (``affsr/methods/<name>.py``) supplies the networks it
 trains and the ordered phases of one step (network + loss); the loop owns batches, optimisers, the
 device, progress, loss logging, NaN checks, the generator's moving average, periodic resume states
-(:mod:`affsr.training.resume`) and stopping cleanly on a scheduler's signal.
+and the finished one (:mod:`affsr.training.resume`), and stopping cleanly on a scheduler's signal.
 """
 
 from __future__ import annotations
@@ -204,6 +204,10 @@ def fit(
                 state.snapshots.append(_snapshot(objective, fraction))
             if resume_path and (state.step % cfg.checkpoint_every == 0) and state.step < cfg.steps:
                 save_state()
+        if resume_path and saved_step != state.step:
+            # The finished state too: if writing the outputs then fails (a full disk, a place turned
+            # read-only), the training is not lost: a rerun loads this state and only writes them.
+            save_state()
     bar.close()
     state.ema = ema
     return state

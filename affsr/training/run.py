@@ -2,17 +2,20 @@
 here, once, and :func:`affsr.training.loop.fit` trains it.
 
 Resumable state lives in ``resume_dir`` (not a declared Snakemake output, which Snakemake would delete
-before a rerun); only the final checkpoint and the loss log are outputs, written atomically at the end.
+before a rerun); only the final checkpoint and the loss log are outputs, written together at the end: both
+or neither (:class:`affsr.atomic_files.FileSet`). Before any work their folders are checked writable, and
+the run is locked (:mod:`affsr.training.lock`) so that a second job on it stops at once.
 """
 
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from pathlib import Path
 
 import pandas as pd
 
-from affsr.atomic_files import write_csv
+from affsr.atomic_files import FileSet, before_writing, write_csv
 from affsr.config.study import RunSettings
 from affsr.data.load import load_manifest, load_split
 from affsr.errors import ConfigError
@@ -21,6 +24,7 @@ from affsr.training import checkpoint
 from affsr.training.accelerate import pick_device, plan
 from affsr.training.batches import image_batch_sampler
 from affsr.training.build import build_objective
+from affsr.training.lock import run_lock
 from affsr.training.loop import EMA_NETWORK, fit
 
 
@@ -45,8 +49,26 @@ def train(
     are sliced there, unless it does not fit (``train.data_on_device``, :mod:`affsr.training.accelerate`). A
     rerun with the same settings resumes from ``resume_dir``. ``guide_checkpoint``: the auxiliary run
     whose snapshots guide this one.
+
+    All or nothing: the checkpoint and the log are written together after training, and the folders of
+    both (and ``resume_dir``) are checked writable before it, so a read-only place fails in a second, not
+    after the training. The final state is saved to ``resume_dir`` before the outputs are written, so if
+    writing them still fails (a full disk), a rerun writes them without training again. While training,
+    the run is locked: a second ``train`` with the same ``resume_dir`` raises RunInUse naming this job.
     """
     data_dir, checkpoint_path, log_path = Path(data_dir), Path(checkpoint_path), Path(log_path)
+    resume_dir = Path(resume_dir) if resume_dir else None
+    before_writing({"--checkpoint": checkpoint_path, "--log": log_path,
+                    "--resume-dir": resume_dir / "state.pt" if resume_dir else None})
+    with run_lock(resume_dir) if resume_dir else nullcontext():
+        return _train(settings, data_dir, checkpoint_path, log_path, resume_dir, progress, guide_checkpoint,
+                      discard_stale)
+
+
+def _train(settings: RunSettings, data_dir: Path, checkpoint_path: Path, log_path: Path,
+           resume_dir: Path | None, progress: bool, guide_checkpoint: Path | None,
+           discard_stale: bool) -> pd.DataFrame:
+    """:func:`train` once its outputs are checked and the run is locked."""
     manifest = load_manifest(data_dir)
     op = build_operator(settings.operator)  # A, once: checked against the data, then the model's
     checkpoint.check_data_matches(settings, data_dir, manifest, op=op)
@@ -82,9 +104,10 @@ def train(
     if state.ema is not None:  # evaluation and upscale load `generator`: the average
         stored["raw_networks"] = {EMA_NETWORK: networks[EMA_NETWORK]}
         networks[EMA_NETWORK] = state.ema.state_dict()
-    checkpoint.save(checkpoint_path, stored, settings_dict)
     log = pd.DataFrame(state.rows, columns=None if state.rows else ["step"])
-    write_csv(log_path, log)
+    with FileSet():
+        checkpoint.save(checkpoint_path, stored, settings_dict)
+        write_csv(log_path, log)
     if resume_path:
         # Finished: the resume state has served its purpose. Removing it means a later rerun (which
         # Snakemake only starts when settings or code changed) trains from scratch, not from here.

@@ -27,14 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from affsr.operators.downsampling import Downsampling
-from affsr.operators.local_projection import LocalProjection, project_locally
-from affsr.upscaling.files import quantise
+from affsr.operators.local_projection import LocalProjection, lr_state, project_locally
+from affsr.operators.row_bands import HRRows, bands, lr_errors, v_rows
+from affsr.upscaling.disk import give_back_memory
+from affsr.upscaling.files import file_values, quantise
 from affsr.upscaling.rounding import repair_rounding
-from affsr.upscaling.tiles import apply_a
 
-__all__ = ["Consistent", "make_consistent", "interval_half_width", "grey_levels_off", "ROUNDS", "TOL"]
+__all__ = ["Consistent", "make_consistent", "interval_half_width", "quantised", "ROUNDS", "TOL"]
 
 #: At most this many solves with tightened δ for rows that rounding the output pushed out.
 ROUNDS = 5
@@ -48,16 +50,17 @@ TOL = 1e-7
 
 @dataclass(frozen=True)
 class Consistent:
-    """image: (C, H, W) float64 in [0, 1]; projection: the last solve; delta: the starting half-width (image
-    units; 0 = exact set); rounds: solves made; off: rows of the *quantised* output still at or beyond half
-    an input step (0 = the round trip is exact); empty: proven that no image in [0, 1] fits."""
+    """The projection of every channel, written to the output's samples. projection: the solves' work and
+    the last solve's state; delta: the starting half-width (image units; 0 = exact set); rounds: solves
+    made; off: rows of the *saved* output still at or beyond half an input step (0 = the round trip is
+    exact); empty: proven that no image in [0, 1] fits; float_error: max |A ŷ − x| of the float ŷ."""
 
-    image: np.ndarray
     projection: LocalProjection
     delta: float
     rounds: int
     off: int
     empty: bool
+    float_error: float
 
 
 def interval_half_width(bits_in: int, bits_out: int) -> float:
@@ -73,28 +76,33 @@ def interval_half_width(bits_in: int, bits_out: int) -> float:
     return q_in / 2 * (1 - MARGIN) - q_out / 4
 
 
-def grey_levels_off(op: Downsampling, image: np.ndarray, lr: np.ndarray) -> np.ndarray:
-    """|A y − x| per LR row (C, h, w), image units, for y (C, H, W) and x (C, h, w)."""
-    return np.abs(apply_a(op, image) - lr)
+def quantised(bits: int):
+    """v (tensor, any shape) → what a file of ``bits`` gives back for clamp(v, 0, 1) (float32 for 32)."""
+    if bits >= 32:
+        return lambda v: v.clamp(0.0, 1.0).float().double()
+    top = 2.0**bits - 1
+    return lambda v: torch.round(v.clamp(0.0, 1.0) * top) / top
 
 
-def make_consistent(op: Downsampling, y0: np.ndarray, lr: np.ndarray, bits_in: int, bits_out: int,
-                    progress: bool = False) -> Consistent:
-    """Project y0 (C, H, W) onto C_δ for the LR input ``lr`` (C, h, w) read at ``bits_in`` and an output to
-    be written at ``bits_out`` (32: float), tightening δ where rounding the output breaks a row. One
-    channel at a time (they are independent problems), so the solver's temporaries are a channel's."""
+def make_consistent(op: Downsampling, f: HRRows, u: Tensor | None, lr: np.ndarray, bits_in: int, bits_out: int,
+                    out, raw=None, progress: bool = False) -> Consistent:
+    """Project y0 = f + Aᵀu onto C_δ for the LR input ``lr`` (C, h, w) read at ``bits_in`` and an output
+    written at ``bits_out`` (32: float), tightening δ where rounding the output breaks a row, and write
+    each channel's samples into ``out`` (a DiskImage of the file's dtype, planes ≥ C) and its float
+    values into ``raw`` (float32, or None). f: (C, H, W) read by rows; u: (C, h, w) or None. One channel
+    at a time (they are independent problems), so the solver's state is a channel's LR grid."""
     if bits_out < bits_in:  # a coarser output can only keep the round trip at its own depth: around x rounded
         bits_in, lr = bits_out, quantise(lr, bits_out)
     delta0 = interval_half_width(bits_in, bits_out)
     half_step = 0.5 / (2.0**bits_in - 1) if bits_in < 32 else None
-    image = np.empty_like(y0, dtype=np.float64)
-    results, finals, rounds, off = [], [], 0, 0  # every solve, and each channel's last good one
-    for c in range(len(y0)):
+    saved = quantised(bits_out)
+    results, finals, rounds, off, float_error = [], [], 0, 0, 0.0  # every solve, and each channel's last good one
+    for c in range(len(lr)):
+        fc, uc = f.channel(c), None if u is None else u[c:c + 1]
         x = torch.from_numpy(np.ascontiguousarray(lr[c:c + 1], dtype=np.float64))
-        plane = torch.from_numpy(np.ascontiguousarray(y0[c:c + 1], dtype=np.float64))
         delta, lam, best, widened = torch.full_like(x, delta0), None, None, False
         for round_ in range(1, ROUNDS + 1):
-            result = project_locally(op, plane, x, delta, lam=lam, tol=TOL, progress=progress)
+            result = project_locally(op, fc, x, delta, u=uc, lam=lam, tol=TOL, progress=progress)
             results.append(result)
             if result.empty:
                 if best is None and half_step is not None and float(delta.max()) < half_step * (1 - MARGIN):
@@ -107,27 +115,34 @@ def make_consistent(op: Downsampling, y0: np.ndarray, lr: np.ndarray, bits_in: i
             if half_step is None or widened:  # no room to tighten into: the repair takes the rounding
                 break
             # rows the *saved* file breaks: at or beyond half an input step once rounded to the output's depth
-            broken = grey_levels_off(op, quantise(result.image.numpy(), bits_out), lr[c:c + 1]) >= half_step * (1 - MARGIN)
+            broken = lr_errors(op, fc, lr_state(uc, lam), x, saved).abs() >= half_step * (1 - MARGIN)
             if not broken.any():
                 break
-            delta = torch.where(torch.from_numpy(broken), delta / 2, delta)
+            delta = torch.where(broken, delta / 2, delta)
         final = best or result
-        image[c:c + 1] = final.image.numpy()
+        z = lr_state(uc, final.lam)
+        for first, end in bands(x.shape[-2]):  # the channel's samples, a band of rows at a time
+            y = v_rows(op, fc, z, np.arange(first, end)).clamp(0.0, 1.0).numpy()
+            out.channel(c).write(op.scale * first, file_values(y, bits_out))
+            if raw is not None:
+                raw.channel(c).write(op.scale * first, y)
+        float_error = max(float_error, float(lr_errors(op, fc, z, x, lambda v: v.clamp(0.0, 1.0)).abs().max()))
         if half_step is not None and bits_out < 32 and not final.empty:
-            top = 2**bits_out - 1
-            levels, left = repair_rounding(op, np.rint(image[c] * top), lr[c], bits_out, half_step * (1 - MARGIN))
-            image[c] = levels / top
-            off += left
+            errors = lr_errors(op, out.channel(c), None, x, lambda v: v / (2.0**bits_out - 1))[0].numpy()
+            if (np.abs(errors) >= half_step * (1 - MARGIN)).any():
+                with out.plane(c) as levels:
+                    off += repair_rounding(op, levels, lr[c], bits_out, half_step * (1 - MARGIN), off=errors)
         finals.append(final)
         rounds = max(rounds, round_)
-    return Consistent(image, _merged(results, finals), delta0, rounds, off, any(r.empty for r in finals))
+        give_back_memory()
+    return Consistent(_merged(results, finals), delta0, rounds, off, any(r.empty for r in finals), float_error)
 
 
 def _merged(results: list[LocalProjection], finals: list[LocalProjection]) -> LocalProjection:
     """All solves as one: the work of every solve added up; the state (violation, convergence, emptiness)
-    of each channel's last solve. The image is the caller's."""
+    of each channel's last solve."""
     first = finals[0]
-    return LocalProjection(first.image, first.lam, max(r.residual for r in finals),
+    return LocalProjection(None, first.lam, max(r.residual for r in finals),
                            all(r.converged for r in finals), any(r.empty for r in finals),
                            sum(r.windows for r in results), sum(r.rounds for r in results),
                            sum(r.newton for r in results), sum(r.cg_steps for r in results),

@@ -14,7 +14,6 @@ Images are float64 in [0, 1], (H, W) grey or (H, W, 3) colour, plus an optional 
 from __future__ import annotations
 
 import contextlib
-import io
 import struct
 import zlib
 from dataclasses import dataclass
@@ -25,16 +24,18 @@ import numpy as np
 from affsr.errors import DataError
 
 __all__ = ["UserImage", "read_user_image", "image_size", "check_size", "check_output", "output_bits",
-           "quantise", "write_output", "OUTPUT_FORMATS", "MAX_MEGAPIXELS"]
+           "quantise", "file_values", "Samples", "write_output", "write_samples", "OUTPUT_FORMATS", "MAX_MEGAPIXELS"]
 
 #: Output extensions and what each holds: bits per sample and whether it can hold an alpha plane.
 OUTPUT_FORMATS = {".png": "8-bit (or 16-bit with --bits 16) PNG, grey/RGB ± alpha",
                   ".tif": "16-bit TIFF, grey/RGB ± alpha", ".tiff": "16-bit TIFF, grey/RGB ± alpha",
                   ".npy": "float32 (C, H, W), no alpha"}
 
-#: Default ceiling on the pixels `upscale` writes (and `downsample` reads): 4096 × 4096. Above it a
-#: one-line error says so instead of an allocation failure part-way (``--max-megapixels`` raises it).
-MAX_MEGAPIXELS = 16.8  # ≈ 4096²
+#: Default ceilings on the pixels `upscale` writes and `downsample` reads; above them a one-line error says
+#: so (``--max-megapixels`` raises them). `upscale` holds only LR-sized state and bands of its output
+#: (:mod:`affsr.upscaling.disk`), so its ceiling (8192²) is about time and work files on disk (≈ 30 bytes
+#: per colour output pixel); `downsample` reads its HR input whole, so its ceiling (4096²) is about memory.
+MAX_MEGAPIXELS = {"upscale": 67.2, "downsample": 16.8}
 
 _TIFF = (".tif", ".tiff")
 
@@ -119,7 +120,7 @@ def check_size(path: Path, scale: int, max_megapixels: float, verb: str) -> None
     if megapixels > max_megapixels:
         size = f"{width}×{height}" + (f" upscales to {width * scale}×{height * scale}" if scale > 1 else "")
         raise DataError(f"{path}: {size} = {mpx(megapixels)} Mpx, above {verb}'s limit of {mpx(max_megapixels)} Mpx; "
-                        "raise the limit with --max-megapixels (memory grows with the image: ≈ 2.2 GB at 16.8 Mpx in colour) or cut the image into parts")
+                        "raise the limit with --max-megapixels (upscale: time and work files on disk grow with the output, ≈ 30 bytes per colour pixel; downsample: memory, ≈ 80 bytes per colour pixel of its input) or cut the image into parts")
 
 
 def _integers(array: np.ndarray, path: Path) -> UserImage:
@@ -221,43 +222,103 @@ def quantise(image: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image) * top), 0, top) / top
 
 
+def file_values(image: np.ndarray, bits: int) -> np.ndarray:
+    """What a file of ``bits`` per sample stores for ``image`` in [0, 1]: uint8/uint16 levels (clipped,
+    rounded) or float32 (bits 32)."""
+    if bits == 32:
+        return np.asarray(image, dtype=np.float32)
+    top = 2**bits - 1
+    return np.clip(np.rint(np.asarray(image) * top), 0, top).astype(np.uint16 if bits == 16 else np.uint8)
+
+
+class Samples:
+    """A (P, H, W) array of a file's samples as :func:`write_samples` reads it: ``block(rows)`` → (P, n, W).
+    (:class:`affsr.upscaling.disk.DiskImage` is the same thing on disk.)"""
+
+    def __init__(self, array: np.ndarray):
+        self.array, self.shape, self.dtype = array, array.shape, array.dtype
+
+    def block(self, index) -> np.ndarray:
+        return self.array[:, index]
+
+
 def write_output(path: Path, image: np.ndarray, bits: int = 8, alpha: np.ndarray | None = None) -> None:
     """Write a (C, H, W) image in [0, 1] (C = 1 or 3) in the format ``path``'s extension names, atomically.
 
     ``alpha``: (H, W) in [0, 1], written as a fourth (or second) plane for PNG and TIFF. Values are clipped
     to [0, 1] and rounded to the file's bit depth (``bits`` 8 or 16 for PNG; TIFF is always 16-bit).
     """
-    from affsr.atomic_files import atomic_write, write_npy
+    depth = output_bits(path, bits)
+    planes = list(image) + ([alpha] if alpha is not None and depth < 32 else [])
+    write_samples(path, Samples(np.stack([file_values(p, depth) for p in planes])), alpha=len(planes) > len(image))
+
+
+#: Bytes of samples per band when a file is written (16 MB): what is in memory of the output at once.
+WRITE_BAND_BYTES = 16 * 2**20
+
+
+class _Named:
+    """A file handle whose ``name`` is a path (tifffile reads it; an ``os.fdopen`` handle's name is its fd)."""
+
+    def __init__(self, handle, path: Path):
+        self._handle, self.name = handle, str(path)
+
+    def __getattr__(self, attr):
+        return getattr(self._handle, attr)
+
+
+def write_samples(path: Path, samples, alpha: bool = False) -> None:
+    """Write the samples (``Samples`` or a DiskImage: (P, H, W) uint8/uint16 levels, or float32 for .npy)
+    to ``path`` in its format, atomically, a band of rows at a time: P colour planes (1 or 3) plus alpha
+    (when ``alpha``) for PNG and TIFF; the (C, H, W) float32 array itself for .npy."""
+    from affsr.atomic_files import atomic_write
 
     ext, path = check_output(path), Path(path)
+    planes, height, width = samples.shape
+    band = max(1, WRITE_BAND_BYTES // (planes * width * np.dtype(samples.dtype).itemsize))
+    tops = range(0, height, band)
     if ext == ".npy":
-        write_npy(path, np.asarray(image, dtype=np.float32))
+        def npy(handle) -> None:
+            np.lib.format.write_array_header_1_0(handle, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                                                          "fortran_order": False, "shape": samples.shape})
+            for c in range(planes):
+                for top in tops:
+                    handle.write(np.ascontiguousarray(samples.block(slice(top, top + band))[c], dtype=np.float32).tobytes())
+
+        atomic_write(path, npy)
         return
-    planes = list(image) + ([alpha] if alpha is not None else [])
-    depth = 16 if ext != ".png" else bits
-    dtype = np.uint16 if depth == 16 else np.uint8
-    pixels = np.stack([np.clip(np.rint(np.asarray(p) * (2.0**depth - 1)), 0, 2**depth - 1).astype(dtype)
-                       for p in planes], axis=-1)  # one plane's float temporaries at a time
+    colour = planes - alpha
+
+    def interleaved():  # (n, W, P) bands, top to bottom
+        for top in tops:
+            yield np.moveaxis(samples.block(slice(top, top + band)), 0, -1)
+
     if ext != ".png":
         import tifffile
 
-        buffer = io.BytesIO()  # tifffile wants a named file or a buffer, not atomic_write's handle
-        tifffile.imwrite(buffer, pixels if pixels.shape[-1] > 1 else pixels[..., 0],
-                         photometric="rgb" if image.shape[0] == 3 else "minisblack",
-                         extrasamples=["unassalpha"] if alpha is not None else None)
-        atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+        shape = (height, width, planes) if planes > 1 else (height, width)
+        strips = (b if planes > 1 else b[..., 0] for b in interleaved())
+        atomic_write(path, lambda handle: tifffile.imwrite(
+            _Named(handle, path), strips, shape=shape, dtype=samples.dtype, rowsperstrip=band,
+            photometric="rgb" if colour == 3 else "minisblack", extrasamples=["unassalpha"] if alpha else None))
         return
-    # Pillow cannot write 16-bit colour PNGs, so PNGs are encoded here (zlib; filter type 0 per row).
-    height, width, planes_n = pixels.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[planes_n]
-    rows = pixels.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+    # Pillow cannot write 16-bit colour PNGs, so PNGs are encoded here: zlib, filter type 0 per row, one IDAT
+    # chunk per band (the format allows any number)
+    depth = 16 if samples.dtype == np.uint16 else 8
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[planes]
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6))
-           + chunk(b"IEND", b""))
-    atomic_write(path, lambda handle: handle.write(png))
+    def png(handle) -> None:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)))
+        compressor = zlib.compressobj(6)
+        for block in interleaved():
+            rows = block.astype(">u2" if depth == 16 else np.uint8).reshape(block.shape[0], -1).view(np.uint8)
+            data = compressor.compress(np.concatenate([np.zeros((rows.shape[0], 1), np.uint8), rows], axis=1).tobytes())
+            if data:
+                handle.write(chunk(b"IDAT", data))
+        handle.write(chunk(b"IDAT", compressor.flush()) + chunk(b"IEND", b""))
+
+    atomic_write(path, png)

@@ -44,15 +44,15 @@ def _rows_of_pixel(op: Downsampling, p: int, q: int, h: int, w: int) -> list[tup
 
 
 def repair_rounding(op: Downsampling, levels: np.ndarray, lr: np.ndarray, bits: int, limit: float,
-                    max_moves: int | None = None) -> tuple[np.ndarray, int]:
-    """Move pixels of the integer image ``levels`` (H, W) (values 0 … 2^bits − 1) by one level until every
-    row of A (levels / (2^bits − 1)) is within ``limit`` of ``lr`` (h, w), where a move can do it. Passes
-    repeat while they make moves (a move blocked once may be free after others). Returns the repaired
-    levels and the number of rows still at or beyond ``limit``. ``max_moves``: default
-    :data:`MOVES_PER_ROW` per row broken at the start."""
+                    max_moves: int | None = None, off: np.ndarray | None = None) -> int:
+    """Move pixels of the integer image ``levels`` (H, W) (values 0 … 2^bits − 1; edited in place, e.g. a
+    memmap of the output's samples) by one level until every row of A (levels / (2^bits − 1)) is within
+    ``limit`` of ``lr`` (h, w), where a move can do it. Passes repeat while they make moves (a move
+    blocked once may be free after others). ``off``: A (levels / top) − lr if the caller has it (else it
+    is computed, in memory). Returns the number of rows still at or beyond ``limit``. ``max_moves``:
+    default :data:`MOVES_PER_ROW` per row broken at the start."""
     top = 2**bits - 1
-    levels = levels.astype(np.int64).copy()
-    off = apply_a(op, levels[None] / top)[0] - lr  # A ŷ − x per row, kept up to date move by move
+    off = (apply_a(op, np.asarray(levels, dtype=np.float64)[None] / top)[0] - lr) if off is None else off.copy()
     if max_moves is None:
         max_moves = MOVES_PER_ROW * int((np.abs(off) >= limit * (1 - 1e-9)).sum())
     moves = 0
@@ -69,7 +69,7 @@ def repair_rounding(op: Downsampling, levels: np.ndarray, lr: np.ndarray, bits: 
         pairs = sum(_pair_move(op, levels, off, (i, j), limit, top) for i, j in broken)  # then pairs, once each
         if not pairs:
             break
-    return levels, int((np.abs(off) >= limit * (1 - 1e-9)).sum())
+    return int((np.abs(off) >= limit * (1 - 1e-9)).sum())
 
 
 def _pair_move(op: Downsampling, levels: np.ndarray, off: np.ndarray, row: tuple[int, int], limit: float,
@@ -82,7 +82,7 @@ def _pair_move(op: Downsampling, levels: np.ndarray, off: np.ndarray, row: tuple
     for a, b in zip(*np.nonzero(kernel)):
         p, q = (s * i + a - oy) % height, (s * j + b - ox) % width
         for direction in (-1, 1):
-            if 0 <= levels[p, q] + direction <= top:
+            if 0 <= int(levels[p, q]) + direction <= top:
                 singles.append((p, q, direction, [(k, m, direction * wt / top) for k, m, wt in _rows_of_pixel(op, p, q, h, w)]))
     best = None
     for first in range(len(singles)):
@@ -99,7 +99,7 @@ def _pair_move(op: Downsampling, levels: np.ndarray, off: np.ndarray, row: tuple
     if best is None:
         return 0
     for p, q, direction in best[1]:
-        levels[p, q] += direction
+        levels[p, q] = int(levels[p, q]) + direction
     for key, value in best[2].items():
         off[key] = value
     return 1
@@ -121,7 +121,7 @@ def _repair_row(op: Downsampling, levels: np.ndarray, off: np.ndarray, row: tupl
         best = None
         for a, b in zip(*np.nonzero(kernel)):
             p, q = (s * i + a - oy) % height, (s * j + b - ox) % width
-            if not 0 <= levels[p, q] + direction <= top:
+            if not 0 <= int(levels[p, q]) + direction <= top:
                 continue
             change = {(k, m): off[k, m] + direction * weight / top for k, m, weight in _rows_of_pixel(op, p, q, h, w)}
             gain = sum(_excess(off[key], limit) - _excess(v, limit) for key, v in change.items())
@@ -130,7 +130,7 @@ def _repair_row(op: Downsampling, levels: np.ndarray, off: np.ndarray, row: tupl
         if best is None:
             break
         _, p, q, change = best
-        levels[p, q] += direction
+        levels[p, q] = int(levels[p, q]) + direction
         for key, value in change.items():
             off[key] = value
         moves += 1
