@@ -17,9 +17,11 @@ them, and naming their writer, so a later run can tell a dead writer's leftovers
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
+import resource
 import secrets
 import socket
 import tempfile
@@ -116,9 +118,14 @@ def _write_temp(path: Path, write: Callable[[BinaryIO], None]) -> Path:
             raise
         raise _named(err, path) from None
     except RuntimeError:  # torch.save's writer reports a failed write as "unexpected pos …"
+        # Both judged before the temp file goes: on a disk that this very file filled, removing it frees the
+        # space again, and a real full tmpfs got a traceback (RuntimeError, exit 1) instead of ENOSPC.
+        full, written = _full(path.parent), _size(Path(tmp))
         Path(tmp).unlink(missing_ok=True)
-        if _full(path.parent):
+        if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        if _at_size_limit(written):  # `ulimit -f`: was a traceback (exit 1) from `affsr train`
+            raise OSError(errno.EFBIG, os.strerror(errno.EFBIG), str(path)) from None
         raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -358,6 +365,19 @@ def _full(folder: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < 1 << 20
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _at_size_limit(size: int) -> bool:
+    """A file of ``size`` bytes has reached this process's file-size limit (``ulimit -f``, RLIMIT_FSIZE)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return soft != resource.RLIM_INFINITY and size >= soft
+
+
 def write_text(path: Path | str, text: str) -> None:
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
@@ -376,4 +396,10 @@ def write_npz(path: Path | str, compressed: bool = True, **arrays: np.ndarray) -
 
 
 def write_npy(path: Path | str, array: np.ndarray) -> None:
-    atomic_write(path, lambda handle: np.save(handle, array))
+    # Not np.save(handle): on a real file numpy writes with C stdio (ndarray.tofile) and ignores a failed
+    # flush of its buffer, so under `ulimit -f` the .npy was cut short silently and renamed into place
+    # (exit 0), and a full disk gave "affsr: OSError" naming no file. Through the Python handle the
+    # write raises EFBIG / ENOSPC like every other output (the arrays written here are LR-sized).
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    atomic_write(path, lambda handle: handle.write(buffer.getbuffer()))

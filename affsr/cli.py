@@ -72,12 +72,16 @@ def _need_folder(path: Path, option: str) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
+    from affsr.data.load import MANIFEST_NAME
     from affsr.data.prepare import prepare
     from affsr.data.sources import spec_for
     from affsr.operators.kinds import build_operator
 
     ds, op_cfg, seed = _dataset_settings(args)
     _need_folder(Path(args.out), "--out")
+    # Before reading the source (an ImageNet can take an hour): a read-only or full --out was found only
+    # when the first split was written.
+    before_writing({"--out": Path(args.out) / MANIFEST_NAME})
     spec = spec_for(args.dataset, ds, Path(args.input) if args.input else None)
     manifest = prepare(ds.source, Path(args.out), ds.hr_size, build_operator(op_cfg), ds.n_train, ds.n_val,
                        ds.n_test, seed, crop=ds.crop, spec=spec, progress=not args.quiet,
@@ -462,8 +466,25 @@ def os_fault(err: OSError) -> str:
     return f"{where}: {cause}"
 
 
+class _Stopped(BaseException):
+    """A scheduler's SIGTERM / SIGUSR1 outside a training loop (which handles them itself and saves its
+    state): raised where the verb is, like Ctrl-C's KeyboardInterrupt, so that its cleanup runs — a
+    FileSet drops its temp files, `upscale` removes its work folder (GBs for a large image), which a
+    process killed by the signal's default action left behind."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame) -> None:
+    raise _Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    scheduler_signals = (signal.SIGTERM, signal.SIGUSR1)
+    previous = {sig: signal.signal(sig, _stop) for sig in scheduler_signals} if _main_thread() else {}
     try:
         args.run(args)
     except Interrupted as err:  # preempted: state saved; EX_TEMPFAIL tells a scheduler to try again
@@ -473,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
         print("affsr: interrupted: Ctrl-C; outputs are written whole or not at all, so none is half-written",
               file=sys.stderr)
         return EXIT_CTRL_C
+    except _Stopped as err:  # a scheduler's signal outside training: nothing to save; rerun to redo it
+        print(f"affsr: interrupted: {signal.Signals(err.signum).name}; outputs are written whole or not at all, "
+              "so none is half-written; rerun the command", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except TrainingError as err:  # e.g. a NaN loss: the message names the step and the saved state
         print(f"affsr: error: {err}", file=sys.stderr)
         return 1
@@ -482,7 +507,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # the operating system refused: a read-only place, a full disk, a size limit, …
         print(f"affsr: error: {os_fault(err)}", file=sys.stderr)
         return 2
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
+
+
+def _main_thread() -> bool:
+    """Signal handlers can only be set from the main thread (a caller may run ``main`` in another)."""
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

@@ -347,7 +347,11 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        # PyYAML's own message spans five lines (context, the line quoted, a caret), which broke the CLI's
+        # one `affsr: error:` line: keep where and what, on one line.
+        mark, problem = getattr(err, "problem_mark", None), getattr(err, "problem", None) or str(err)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML ({where}{' '.join(problem.split())})") from None
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from affsr.atomic_files import write_json, write_npz
+from affsr.atomic_files import FileSet, write_json, write_npz
 from affsr.config.data import SPLITS
 from affsr.data import sources
 from affsr.data.load import MANIFEST_NAME, hr_to_float, load_manifest, load_positions, load_split
@@ -204,11 +204,13 @@ def prepare(
         },
     }
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Drop any old manifest first and write the new one last: a manifest then always describes a complete set.
-    (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
-    for split in SPLITS:
-        write_npz(out_dir / f"{split}.npz", **arrays[split])
-    write_json(out_dir / MANIFEST_NAME, manifest)
+    # The splits and the manifest land together, the manifest last (FileSet): a write that fails (a disk
+    # filling up, a read-only place) leaves an earlier data set as it was, and no folder where there was
+    # none. (The old manifest used to be deleted first, so a full disk left old splits without a manifest:
+    # no data set at all.)
+    with FileSet():
+        for split in SPLITS:
+            write_npz(out_dir / f"{split}.npz", **arrays[split])
+        write_json(out_dir / MANIFEST_NAME, manifest)
     return manifest
 

@@ -51,7 +51,11 @@ def save_resume(path: Path, objective, optimisers, sampler, state: State, settin
 
 def load_resume(path: Path, objective, optimisers, sampler, settings: dict, device,
                  ema: torch.nn.Module | None = None) -> State:
-    stored, stored_settings = checkpoint.load(path, map_location="cpu")
+    try:
+        stored, stored_settings = checkpoint.load(path, map_location="cpu")
+    except checkpoint.CheckpointError as err:  # cut short or damaged: say what to do, as for the cases below
+        raise checkpoint.CheckpointError(f"{err}; it is this run's resume state: delete it to start the run "
+                                         "over") from None
     if stored_settings != settings:
         changed = sorted(k for k in settings if settings.get(k) != stored_settings.get(k))
         raise checkpoint.CheckpointError(

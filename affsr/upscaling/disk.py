@@ -112,6 +112,17 @@ def remove_stale(target: Path) -> list[Path]:
     return removed
 
 
+def _gb(size: int) -> str:
+    """Bytes in GB: two decimals, or two significant digits below 1 GB (a small disk said "needs 0.00 GB
+    free (0.00 GB free)")."""
+    return f"{size / 1e9:.2f}" if size >= 1e9 else f"{size / 1e9:.2g}"
+
+
+def _about_work_files(err: OSError, folder: Path | None) -> bool:
+    """Is ``err`` about no file, or about a file in the work folder ``folder`` (not the user's own files)?"""
+    return err.filename is None or (folder is not None and Path(err.filename).parent == folder)
+
+
 @contextlib.contextmanager
 def work_folder(target: Path, needed_bytes: int) -> Iterator[Path]:
     """A fresh work folder beside ``target`` (after removing stale ones), removed when the block ends
@@ -126,16 +137,20 @@ def work_folder(target: Path, needed_bytes: int) -> Iterator[Path]:
     try:
         usage = shutil.disk_usage(parent)
         if usage.free < needed_bytes:
-            raise DataError(f"{target}: upscale needs {needed_bytes / 1e9:.2f} GB free beside the output for its "
-                            f"work files and the output ({usage.free / 1e9:.2f} GB free on that disk); free some "
+            raise DataError(f"{target}: upscale needs {_gb(needed_bytes)} GB free beside the output for its "
+                            f"work files and the output ({_gb(usage.free)} GB free on that disk); free some "
                             "space or write the output to another disk")
         folder = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".work"))
         yield folder
-    except BaseException:
+    except BaseException as err:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         for made_folder in made:  # innermost first: only folders this call made, and only if still empty
             with contextlib.suppress(OSError):
                 made_folder.rmdir()
+        if isinstance(err, OSError) and err.errno is not None and _about_work_files(err, folder):
+            # A work file could not be written (`ulimit -f`, a disk filled meanwhile): numpy's memmap names
+            # no file, so the CLI said "affsr: error: affsr: file too large"; name the output asked for.
+            raise OSError(err.errno, err.strerror, str(target)) from None
         raise
     shutil.rmtree(folder, ignore_errors=True)
