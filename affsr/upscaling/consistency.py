@@ -131,7 +131,7 @@ def make_consistent(op: Downsampling, f: HRRows, u: Tensor | None, lr: np.ndarra
             errors = lr_errors(op, out.channel(c), None, x, lambda v: v / (2.0**bits_out - 1))[0].numpy()
             if (np.abs(errors) >= half_step * (1 - MARGIN)).any():
                 with out.plane(c) as levels:
-                    off += repair_rounding(op, levels, lr[c], bits_out, half_step * (1 - MARGIN), off=errors)
+                    off += repair_rounding(op, levels, errors, bits_out, half_step * (1 - MARGIN))
         finals.append(final)
         rounds = max(rounds, round_)
         give_back_memory()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from affsr.operators.downsampling import Downsampling
-from affsr.upscaling.tiles import apply_a
 
 __all__ = ["repair_rounding"]
 
@@ -43,16 +42,16 @@ def _rows_of_pixel(op: Downsampling, p: int, q: int, h: int, w: int) -> list[tup
     return rows
 
 
-def repair_rounding(op: Downsampling, levels: np.ndarray, lr: np.ndarray, bits: int, limit: float,
-                    max_moves: int | None = None, off: np.ndarray | None = None) -> int:
+def repair_rounding(op: Downsampling, levels: np.ndarray, off: np.ndarray, bits: int, limit: float,
+                    max_moves: int | None = None) -> int:
     """Move pixels of the integer image ``levels`` (H, W) (values 0 … 2^bits − 1; edited in place, e.g. a
     memmap of the output's samples) by one level until every row of A (levels / (2^bits − 1)) is within
-    ``limit`` of ``lr`` (h, w), where a move can do it. Passes repeat while they make moves (a move
-    blocked once may be free after others). ``off``: A (levels / top) − lr if the caller has it (else it
-    is computed, in memory). Returns the number of rows still at or beyond ``limit``. ``max_moves``:
-    default :data:`MOVES_PER_ROW` per row broken at the start."""
+    ``limit`` of the LR input x, where a move can do it. ``off``: (h, w) A (levels / top) − x as it is
+    now (the caller has it from its check; kept up to date here on a copy). Passes repeat while they
+    make moves (a move blocked once may be free after others). Returns the number of rows still at or
+    beyond ``limit``. ``max_moves``: default :data:`MOVES_PER_ROW` per row broken at the start."""
     top = 2**bits - 1
-    off = (apply_a(op, np.asarray(levels, dtype=np.float64)[None] / top)[0] - lr) if off is None else off.copy()
+    off = off.copy()
     if max_moves is None:
         max_moves = MOVES_PER_ROW * int((np.abs(off) >= limit * (1 - 1e-9)).sum())
     moves = 0

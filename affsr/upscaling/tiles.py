@@ -29,7 +29,7 @@ from affsr.operators.downsampling import Downsampling
 from affsr.operators.polyphase import fast_operator
 from affsr.operators.row_bands import HRRows, bands, lr_errors
 
-__all__ = ["to_channels", "raw_bands", "upscale", "affine_state", "affine_projection", "alpha_bands", "upscale_alpha",
+__all__ = ["to_channels", "check_tiling", "raw_bands", "upscale", "affine_state", "affine_projection", "alpha_bands", "upscale_alpha",
            "downsample", "apply_a"]
 
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -70,7 +70,8 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted(set(starts))
 
 
-def _check_tiling(model: SRModel, op: Downsampling, tile: int, overlap: int) -> None:
+def check_tiling(model: SRModel, op: Downsampling, tile: int, overlap: int) -> None:
+    """DataError unless the tiling is valid and ``op`` has the model's scale."""
     if tile <= 0 or not 0 <= overlap < tile:
         raise DataError(f"tile={tile}, overlap={overlap}: need tile > 0 and 0 ≤ overlap < tile")
     if int(op.scale) != int(model.op.scale):
@@ -120,7 +121,7 @@ def upscale(model: SRModel, lr: np.ndarray, tile: int = 64, overlap: int = 8,
     trained with the projection, as in training; soft and unconstrained models give their raw output).
     """
     op = op or model.op
-    _check_tiling(model, op, tile, overlap)
+    check_tiling(model, op, tile, overlap)
     raw = np.concatenate([rows for _, rows in raw_bands(model, lr, tile, overlap, device, op.scale)], axis=1)
     if affine is None:
         affine = model.constraint in ("projected", "projected_box")

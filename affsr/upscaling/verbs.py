@@ -20,7 +20,7 @@ from affsr.upscaling.consistency import make_consistent
 from affsr.upscaling.disk import DiskImage, give_back_memory, work_folder
 from affsr.upscaling.files import (MAX_MEGAPIXELS, check_output, check_size, file_values, output_bits,
                                    read_user_image, write_output, write_samples)
-from affsr.upscaling.tiles import (_check_tiling, affine_projection, affine_state, alpha_bands, downsample, raw_bands,
+from affsr.upscaling.tiles import (check_tiling, affine_projection, affine_state, alpha_bands, downsample, raw_bands,
                                    to_channels)
 
 __all__ = ["upscale_file", "downsample_file"]
@@ -56,7 +56,7 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
     bits_in, alpha_plane = image.bits, image.alpha
     del image  # its pixels: lr holds them, as (C, h, w)
     op = build_operator(operator or settings.operator)
-    _check_tiling(model, op, tile, overlap)
+    check_tiling(model, op, tile, overlap)
     try:
         op.lr_shape(op.hr_shape(lr.shape))  # A applies to the output (an image smaller than A's kernel does not)
     except ValueError as err:  # e.g. an image whose HR size is below the kernel of A
@@ -85,7 +85,6 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
             source_f, u = InMemory(torch.from_numpy(affine_projection(op, whole, lr) if affine else whole)), None
         x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float64))
         give_back_memory()
-        outside = sum(int(((v < 0) | (v > 1)).sum()) for v in (v_rows(op, source_f, u, np.arange(a, b)) for a, b in bands(h)))
         if bits < bits_in:
             notes.append(f"the output ({_depth(bits)}) is coarser than the input ({_depth(bits_in)}): rounding it "
                          f"moves A ŷ by more than the input's step, so the round trip holds at {_depth(bits)} only; "
@@ -94,7 +93,7 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
         floats = DiskImage(work / "raw.bin", shape, np.float32) if raw else None
         if box:
             result = make_consistent(op, source_f, u, lr, bits_in, bits, out, floats, progress=progress)
-            float_error = result.float_error
+            float_error, outside = result.float_error, result.projection.clipped_before
             width = (f"|Aŷ − x| ≤ {255 * result.delta:.3g} grey levels (of 255) for a {_depth(min(bits_in, bits))} round trip"
                      if result.delta else "A ŷ = x exactly (a float input)")
             notes.append(f"{result.projection.summary()}; set: {width}, in [0, 1]"
@@ -109,8 +108,10 @@ def upscale_file(model: SRModel, settings, source: Path, target: Path, bits: int
                 notes.append("the projection did not converge: the output is in [0, 1] but consistent only to the "
                              "violation above")
         else:
+            outside = 0
             for first, end in bands(h):  # ŷ as it is; the file clips it to [0, 1]
                 y = v_rows(op, source_f, u, np.arange(first, end)).numpy()
+                outside += int(((y < 0) | (y > 1)).sum())
                 for c in range(channels):
                     out.channel(c).write(s * first, file_values(y[c:c + 1], bits))
                 if floats is not None:
